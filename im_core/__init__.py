@@ -1,0 +1,60 @@
+"""The pure domain of the mailbox IM: models, use cases, ports and in-memory ports.
+
+Importing ``im_core`` pulls in no I/O library. A Python game server can use it
+directly::
+
+    from im_core import ChatService, InMemoryGameAuth, InMemoryMailbox, \
+        InMemorySessionStore, SystemClock
+"""
+
+from im_core.errors import InvalidInput, MessageTooLong, SessionExpired, StorageUnavailable
+from im_core.memory import (
+    InMemoryGameAuth,
+    InMemoryMailbox,
+    InMemorySessionStore,
+    ManualClock,
+    SystemClock,
+)
+from im_core.models import Inbox, Message, Presence, Session, SessionToken
+from im_core.ports import (
+    AuthError,
+    AuthUnavailable,
+    Clock,
+    GameAuth,
+    InvalidCredentials,
+    MailboxRepository,
+    MailboxUnavailable,
+    SessionStore,
+    SessionStoreUnavailable,
+    UnknownUser,
+)
+from im_core.service import ChatService, HistoryPage
+
+__all__ = [
+    "AuthError",
+    "AuthUnavailable",
+    "ChatService",
+    "Clock",
+    "GameAuth",
+    "HistoryPage",
+    "InMemoryGameAuth",
+    "InMemoryMailbox",
+    "InMemorySessionStore",
+    "Inbox",
+    "InvalidCredentials",
+    "InvalidInput",
+    "MailboxRepository",
+    "MailboxUnavailable",
+    "ManualClock",
+    "Message",
+    "MessageTooLong",
+    "Presence",
+    "Session",
+    "SessionExpired",
+    "SessionStore",
+    "SessionStoreUnavailable",
+    "SessionToken",
+    "StorageUnavailable",
+    "SystemClock",
+    "UnknownUser",
+]

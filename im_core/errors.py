@@ -1,0 +1,45 @@
+"""Errors the use cases raise that belong to no single port.
+
+Each port keeps its own errors beside it (``im_core.ports``); the shared bases live
+here so that callers can catch "any storage is down" without knowing which port said it.
+None of these know about HTTP: ``im_http`` maps them to statuses in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidInput", "MessageTooLong", "SessionExpired", "StorageUnavailable"]
+
+
+class InvalidInput(ValueError):
+    """A value from the caller breaks a rule of the domain; nothing was changed.
+
+    Attributes:
+        field: the name of the offending field, as the API spells it.
+        reason: what the field must be, for a human reading the error.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class MessageTooLong(InvalidInput):
+    """A message body is longer than the server stores."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("body", reason)
+
+
+class SessionExpired(PermissionError):
+    """The caller has no live session: never logged in, logged out or timed out.
+
+    The client's answer is always the same: log in again.
+    """
+
+
+class StorageUnavailable(ConnectionError):
+    """A store the server depends on did not answer in time, or refused to work.
+
+    The request changed nothing that was acknowledged; the client may retry.
+    """

@@ -1,0 +1,297 @@
+"""In-process implementations of every port.
+
+These are shipped adapters, not test helpers: the embedded default keeps sessions
+here, a Python game server can run the whole IM in its own process, and every test
+that needs no real service uses them. Each is thread-safe (waitress serves with
+threads) and honours the same contract suite as the Redis and SQL adapters.
+
+Each has a ``down`` switch: while it is true, every call raises the port's
+"unavailable" error, so outages can be tested without mocks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import attrs
+
+from im_core.models import Inbox, Message, Presence, Session, SessionToken
+from im_core.ports import (
+    AuthUnavailable,
+    InvalidCredentials,
+    MailboxUnavailable,
+    SessionStoreUnavailable,
+    UnknownUser,
+)
+
+__all__ = [
+    "InMemoryGameAuth",
+    "InMemoryMailbox",
+    "InMemorySessionStore",
+    "ManualClock",
+    "SystemClock",
+]
+
+
+class SystemClock:
+    """The wall clock, never going backwards within the process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        now = time.time_ns() // 1_000_000
+        with self._lock:
+            if now < self._last:
+                return self._last
+            self._last = now
+            return now
+
+
+@attrs.define
+class ManualClock:
+    """A clock that moves only when told to: TTLs become deterministic in tests."""
+
+    now: int = 1_700_000_000_000
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+@attrs.define(slots=True)
+class _Live:
+    """What the store keeps of one session (small: there is one per online player)."""
+
+    client_type: str
+    command: str
+    last_seen: int
+    expires: int
+
+
+class InMemorySessionStore:
+    """Sessions in a dict, expired ones freed as time goes on.
+
+    Sessions sit in an ``OrderedDict`` in the order of their last call; with one TTL
+    for all, that is also the order they expire in, so freeing the expired costs
+    nothing per call beyond popping them off the front.
+    """
+
+    def __init__(self) -> None:
+        self.down = False
+        self._lock = threading.Lock()
+        self._live: OrderedDict[SessionToken, _Live] = OrderedDict()
+        self._by_uid: dict[str, set[SessionToken]] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def create(self, session: Session, ttl_ms: int) -> None:
+        self._check()
+        token = session.token
+        entry = _Live(session.client_type, session.command, session.last_seen,
+                      session.last_seen + ttl_ms)
+        with self._lock:
+            self._sweep(session.last_seen)
+            self._live[token] = entry
+            self._by_uid.setdefault(token.uid, set()).add(token)
+
+    def touch(
+        self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
+    ) -> Session | None:
+        self._check()
+        with self._lock:
+            self._sweep(now_ms)
+            entry = self._live.get(token)
+            if entry is None:
+                return None
+            entry.command = command
+            entry.last_seen = now_ms
+            entry.expires = now_ms + ttl_ms
+            self._live.move_to_end(token)
+            return Session(token, entry.client_type, command, now_ms)
+
+    def delete(self, token: SessionToken) -> None:
+        self._check()
+        with self._lock:
+            self._drop(token)
+
+    def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]:
+        self._check()
+        found: dict[str, Presence] = {}
+        with self._lock:
+            self._sweep(now_ms)
+            for uid in uids:
+                live = [self._live[t] for t in self._by_uid.get(uid, ())]
+                if live:
+                    latest = max(live, key=lambda e: e.last_seen)
+                    found[uid] = Presence(True, latest.client_type, latest.last_seen)
+        return found
+
+    def ping(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        if self.down:
+            raise SessionStoreUnavailable("the in-memory session store is switched off")
+
+    def _sweep(self, now_ms: int) -> None:
+        while self._live:
+            token, entry = next(iter(self._live.items()))
+            if entry.expires > now_ms:
+                return
+            self._drop(token)
+
+    def _drop(self, token: SessionToken) -> None:
+        if self._live.pop(token, None) is None:
+            return
+        tokens = self._by_uid[token.uid]
+        tokens.discard(token)
+        if not tokens:
+            del self._by_uid[token.uid]
+
+
+@attrs.define
+class _User:
+    first_seen: int
+    last_login: int
+    client_type: str
+    contacts: dict[str, None] = attrs.Factory(dict)
+
+
+class InMemoryMailbox:
+    """Users, contacts, inboxes and history in dicts and sorted lists.
+
+    One lock makes every call atomic, which gives the contract's ordering for free:
+    msgids are handed out under the lock, in the order messages become visible.
+    """
+
+    def __init__(self) -> None:
+        self.down = False
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._users: dict[str, _User] = {}
+        self._messages: dict[int, Message] = {}
+        self._inbox: dict[str, list[int]] = {}
+        self._conversations: dict[tuple[str, str], list[int]] = {}
+        self._sent: dict[tuple[str, str], int] = {}
+
+    def record_login(self, uid: str, client_type: str, at_ms: int) -> None:
+        self._check()
+        with self._lock:
+            user = self._users.get(uid)
+            if user is None:
+                self._users[uid] = _User(at_ms, at_ms, client_type)
+            else:
+                user.last_login = at_ms
+                user.client_type = client_type
+
+    def known_users(self, uids: Iterable[str]) -> set[str]:
+        self._check()
+        with self._lock:
+            return {uid for uid in uids if uid in self._users}
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        body: str,
+        client_msg_id: str | None,
+        sent_at: int,
+    ) -> tuple[Message, bool]:
+        self._check()
+        with self._lock:
+            if client_msg_id is not None and (sender, client_msg_id) in self._sent:
+                return self._messages[self._sent[sender, client_msg_id]], False
+            if recipient not in self._users:
+                raise UnknownUser(recipient)
+            msgid = next(self._ids)
+            message = Message(msgid, sender, recipient, body, sent_at, client_msg_id)
+            self._messages[msgid] = message
+            self._inbox.setdefault(recipient, []).append(msgid)
+            self._conversations.setdefault(_pair(sender, recipient), []).append(msgid)
+            if client_msg_id is not None:
+                self._sent[sender, client_msg_id] = msgid
+            return message, True
+
+    def pull(self, uid: str, ack: int | None, limit: int) -> Inbox:
+        self._check()
+        with self._lock:
+            inbox = self._inbox.get(uid, [])
+            if ack is not None:
+                del inbox[: bisect.bisect_right(inbox, ack)]
+            return Inbox(tuple(self._messages[i] for i in inbox[:limit]), len(inbox) > limit)
+
+    def history(
+        self, uid: str, peer: str, before: int | None, after: int | None, limit: int
+    ) -> list[Message]:
+        self._check()
+        with self._lock:
+            ids = self._conversations.get(_pair(uid, peer), [])
+            hi = len(ids) if before is None else bisect.bisect_left(ids, before)
+            lo = 0 if after is None else bisect.bisect_right(ids, after)
+            return [self._messages[i] for i in reversed(ids[max(lo, hi - limit) : hi])]
+
+    def contacts(self, uid: str) -> list[str]:
+        self._check()
+        with self._lock:
+            user = self._users.get(uid)
+            return sorted(user.contacts) if user else []
+
+    def add_contact(self, uid: str, contact: str) -> None:
+        self._check()
+        with self._lock:
+            if contact not in self._users:
+                raise UnknownUser(contact)
+            if uid not in self._users:
+                raise UnknownUser(uid)
+            self._users[uid].contacts.setdefault(contact, None)
+
+    def remove_contact(self, uid: str, contact: str) -> None:
+        self._check()
+        with self._lock:
+            user = self._users.get(uid)
+            if user is not None:
+                user.contacts.pop(contact, None)
+
+    def ping(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        if self.down:
+            raise MailboxUnavailable("the in-memory mailbox is switched off")
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+class InMemoryGameAuth:
+    """A game login service in a dict: tests and demos grant credentials to uids."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self._granted: dict[str, str] = {}
+
+    def grant(self, uid: str, game_token: str | None = None) -> str:
+        """Make ``game_token`` (or a fresh one) prove ``uid`` from now on; return it."""
+        token = game_token if game_token is not None else f"game-token-for-{uid}"
+        self._granted[uid] = token
+        return token
+
+    def verify(self, uid: str, game_token: str) -> None:
+        self.ping()
+        if self._granted.get(uid) != game_token:
+            raise InvalidCredentials("the game does not vouch for this uid")
+
+    def ping(self) -> None:
+        if self.down:
+            raise AuthUnavailable("the in-memory game login is switched off")

@@ -1,0 +1,184 @@
+"""The domain's values: who talks, what they send, and what the server remembers of them.
+
+Everything here is an immutable value (``attrs.frozen``) with a dumb ``__init__``.
+The validating functions (``check_uid``...) are kept apart from the constructors so
+that adapters can rebuild values read back from storage without paying for checks
+twice, while every use case checks what arrives from the outside.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+import attrs
+
+from im_core.errors import InvalidInput, MessageTooLong
+
+__all__ = [
+    "BODY_MAX_CHARS",
+    "CLIENT_MSG_ID_MAX",
+    "HISTORY_LIMIT_MAX",
+    "PULL_LIMIT_MAX",
+    "Inbox",
+    "Message",
+    "Presence",
+    "Session",
+    "SessionToken",
+    "check_body",
+    "check_client_msg_id",
+    "check_client_type",
+    "check_limit",
+    "check_msgid",
+    "check_uid",
+]
+
+BODY_MAX_CHARS = 4096
+CLIENT_MSG_ID_MAX = 64
+PULL_LIMIT_MAX = 500
+HISTORY_LIMIT_MAX = 100
+MSGID_MAX = 2**63 - 1
+
+_UID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+_CLIENT_TYPE = re.compile(r"[a-z0-9_-]{1,16}")
+_CLIENT_MSG_ID = re.compile(r"[\x20-\x7e]{1,64}")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{22,128}")
+
+
+def check_uid(value: object, field: str = "uid") -> str:
+    """Return ``value`` if it is a well-formed uid, else raise ``InvalidInput``."""
+    if isinstance(value, str) and _UID.fullmatch(value):
+        return value
+    raise InvalidInput(field, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : @ -")
+
+
+def check_client_type(value: object) -> str:
+    """Return ``value`` if it names a client type such as ``ios`` or ``pc``."""
+    if isinstance(value, str) and _CLIENT_TYPE.fullmatch(value):
+        return value
+    raise InvalidInput("client_type", "must be 1 to 16 characters of a-z 0-9 _ -")
+
+
+def check_body(value: object) -> str:
+    """Return ``value`` if it is a sendable message body.
+
+    An over-long body is its own error (``MessageTooLong``) because clients must tell
+    "shorten it" apart from "this request is broken".
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("body", "must be a non-empty string")
+    if len(value) > BODY_MAX_CHARS:
+        raise MessageTooLong(f"body is {len(value)} characters; at most {BODY_MAX_CHARS}")
+    return value
+
+
+def check_client_msg_id(value: object) -> str | None:
+    """Return ``value`` if it is ``None`` or 1 to 64 printable ASCII characters."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _CLIENT_MSG_ID.fullmatch(value):
+        return value
+    raise InvalidInput("client_msg_id", "must be null or 1 to 64 printable ASCII characters")
+
+
+def check_msgid(value: object, field: str) -> int | None:
+    """Return ``value`` if it is ``None`` or a non-negative 64-bit msgid."""
+    if value is None:
+        return None
+    if type(value) is int and 0 <= value <= MSGID_MAX:
+        return value
+    raise InvalidInput(field, "must be null or an integer msgid")
+
+
+def check_limit(value: object, field: str, maximum: int) -> int:
+    """Return ``value`` if it is an integer from 1 to ``maximum``."""
+    if type(value) is int and 1 <= value <= maximum:
+        return value
+    raise InvalidInput(field, f"must be an integer from 1 to {maximum}")
+
+
+@attrs.frozen
+class Message:
+    """One point-to-point message, as stored in history and in the recipient's inbox.
+
+    ``msgid`` is unique and, for any one recipient, increases in the order that
+    recipient must read its messages, so a cumulative ``ack`` is meaningful.
+    """
+
+    msgid: int
+    sender: str
+    recipient: str
+    body: str
+    sent_at: int
+    client_msg_id: str | None = None
+
+
+@attrs.frozen
+class Inbox:
+    """A page of a user's inbox, oldest first; ``more`` says whether more is waiting."""
+
+    messages: tuple[Message, ...]
+    more: bool
+
+
+@attrs.frozen
+class SessionToken:
+    """The bearer token of one session: a routing part (the uid) and a secret.
+
+    The wire form is ``base64url(uid) "." secret``. Carrying the uid lets a session
+    store keep all of one user's keys together (one Redis Cluster hash slot) and find
+    a session without a second lookup; the secret alone is what makes the token
+    unguessable, so it must carry at least 128 random bits.
+    """
+
+    uid: str
+    secret: str
+
+    def __str__(self) -> str:
+        encoded = base64.urlsafe_b64encode(self.uid.encode()).rstrip(b"=").decode()
+        return f"{encoded}.{self.secret}"
+
+    @classmethod
+    def parse(cls, raw: str) -> SessionToken | None:
+        """Read a wire token; ``None`` if it cannot be one that this server issued."""
+        head, dot, secret = raw.partition(".")
+        if not dot or not _SECRET.fullmatch(secret) or not 0 < len(head) <= 88:
+            return None
+        try:
+            uid = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if not _UID.fullmatch(uid):
+            return None
+        return cls(uid, secret)
+
+
+@attrs.frozen
+class Session:
+    """A live login: the article's ``{type, cmd, time}`` plus who it belongs to.
+
+    ``command`` is the last endpoint the client called and ``last_seen`` the time of
+    that call, in milliseconds since the epoch.
+    """
+
+    token: SessionToken
+    client_type: str
+    command: str
+    last_seen: int
+
+    @property
+    def uid(self) -> str:
+        return self.token.uid
+
+
+@attrs.frozen
+class Presence:
+    """Whether a user has a live session, from which client, and when it last called."""
+
+    online: bool
+    client_type: str | None = None
+    last_seen: int | None = None
+
+
+OFFLINE = Presence(online=False)

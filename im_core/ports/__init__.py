@@ -1,0 +1,22 @@
+"""The ports: what the use cases need from the world, as ``typing.Protocol``\\ s.
+
+Each module holds one port, its contract (in the docstring) and its errors.
+"""
+
+from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
+from im_core.ports.clock import Clock
+from im_core.ports.mailbox import MailboxRepository, MailboxUnavailable, UnknownUser
+from im_core.ports.sessions import SessionStore, SessionStoreUnavailable
+
+__all__ = [
+    "AuthError",
+    "AuthUnavailable",
+    "Clock",
+    "GameAuth",
+    "InvalidCredentials",
+    "MailboxRepository",
+    "MailboxUnavailable",
+    "SessionStore",
+    "SessionStoreUnavailable",
+    "UnknownUser",
+]

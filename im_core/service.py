@@ -1,0 +1,192 @@
+"""The use cases of the mailbox IM: log in, heartbeat (and pull), send, read history.
+
+``ChatService`` is what a transport calls. It checks every value from the outside,
+talks to the ports, and raises only domain errors (``im_core.errors`` and the
+ports' own); it knows nothing of HTTP, so a Python game server can drive it directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from im_core.errors import InvalidInput, SessionExpired
+from im_core.models import (
+    HISTORY_LIMIT_MAX,
+    PULL_LIMIT_MAX,
+    Inbox,
+    Message,
+    Presence,
+    Session,
+    SessionToken,
+    check_body,
+    check_client_msg_id,
+    check_client_type,
+    check_limit,
+    check_msgid,
+    check_uid,
+)
+from im_core.ports import Clock, GameAuth, MailboxRepository, SessionStore, UnknownUser
+
+__all__ = ["PRESENCE_MAX_UIDS", "ChatService", "HistoryPage", "new_session_secret"]
+
+PRESENCE_MAX_UIDS = 100
+
+
+def new_session_secret() -> str:
+    """Return 192 random bits, URL-safe: the unguessable part of a session token."""
+    return secrets.token_urlsafe(24)
+
+
+@attrs.frozen
+class HistoryPage:
+    """Messages between two users, newest first.
+
+    ``next_before`` is the ``before`` to ask for the next (older) page, or ``None``
+    when there is nothing older in the range asked for.
+    """
+
+    messages: tuple[Message, ...]
+    next_before: int | None
+
+
+@attrs.define
+class ChatService:
+    """The use cases, wired to their ports.
+
+    Args:
+        sessions: where live sessions are kept.
+        mailbox: where users, contacts, inboxes and history are kept.
+        auth: the game's login service.
+        clock: the time source for session times and ``sent_at``.
+        session_ttl_ms: how long a session lives after its last call.
+        new_secret: makes the random part of each new session token.
+    """
+
+    sessions: SessionStore
+    mailbox: MailboxRepository
+    auth: GameAuth
+    clock: Clock
+    session_ttl_ms: int = 10_000
+    new_secret: Callable[[], str] = new_session_secret
+
+    def login(self, uid: object, game_token: object, client_type: object) -> Session:
+        """Open a session for a player the game's login service vouches for.
+
+        Raises:
+            InvalidInput: a field is malformed.
+            InvalidCredentials: the game says the credential does not prove ``uid``.
+            AuthUnavailable: the game's login service could not answer.
+            StorageUnavailable: the session store or the database could not answer.
+        """
+        uid = check_uid(uid)
+        client_type = check_client_type(client_type)
+        if not isinstance(game_token, str) or not game_token or len(game_token) > 8192:
+            raise InvalidInput("game_token", "must be a non-empty string")
+        self.auth.verify(uid, game_token)
+        now = self.clock.now_ms()
+        self.mailbox.record_login(uid, client_type, now)
+        session = Session(SessionToken(uid, self.new_secret()), client_type, "login", now)
+        self.sessions.create(session, self.session_ttl_ms)
+        return session
+
+    def authenticate(self, token: str | None, command: str) -> Session:
+        """Find the caller's live session and extend it, recording ``command``.
+
+        Every authenticated call goes through here, so every call keeps the player
+        online, as the heartbeat does.
+
+        Raises:
+            SessionExpired: no live session has this token.
+        """
+        parsed = SessionToken.parse(token) if token else None
+        if parsed is None:
+            raise SessionExpired("no session token")
+        session = self.sessions.touch(parsed, command, self.clock.now_ms(), self.session_ttl_ms)
+        if session is None:
+            raise SessionExpired("the session has expired or was closed")
+        return session
+
+    def heartbeat(self, session: Session, ack: object = None, limit: object = 100) -> Inbox:
+        """Delete what the client acknowledged, then return what is waiting for it."""
+        ack = check_msgid(ack, "ack")
+        limit = check_limit(limit, "limit", PULL_LIMIT_MAX)
+        return self.mailbox.pull(session.uid, ack, limit)
+
+    def send(
+        self, session: Session, to: object, body: object, client_msg_id: object = None
+    ) -> tuple[Message, bool]:
+        """Store a message in the recipient's inbox and in history, at most once.
+
+        Returns:
+            The message and ``True`` if it was stored now, or the message stored by an
+            earlier call with the same ``client_msg_id`` and ``False``.
+
+        Raises:
+            InvalidInput: a field is malformed (``MessageTooLong`` for a long body).
+            UnknownUser: the recipient never logged in.
+        """
+        to = check_uid(to, "to")
+        body = check_body(body)
+        client_msg_id = check_client_msg_id(client_msg_id)
+        return self.mailbox.send(session.uid, to, body, client_msg_id, self.clock.now_ms())
+
+    def history(
+        self,
+        session: Session,
+        peer: object,
+        before: object = None,
+        after: object = None,
+        limit: object = 50,
+    ) -> HistoryPage:
+        """Read the conversation with ``peer``, newest first, one page at a time."""
+        peer = check_uid(peer, "peer")
+        before = check_msgid(before, "before")
+        after = check_msgid(after, "after")
+        limit = check_limit(limit, "limit", HISTORY_LIMIT_MAX)
+        found = self.mailbox.history(session.uid, peer, before, after, limit + 1)
+        if not found and not self.mailbox.known_users([peer]):
+            raise UnknownUser(peer)
+        page = tuple(found[:limit])
+        next_before = page[-1].msgid if len(found) > limit else None
+        return HistoryPage(page, next_before)
+
+    def presence(self, session: Session, uids: Sequence[object]) -> dict[str, Presence]:
+        """Tell, for each uid asked about, whether it is online now."""
+        if not 1 <= len(uids) <= PRESENCE_MAX_UIDS:
+            raise InvalidInput("uid", f"give 1 to {PRESENCE_MAX_UIDS} uids")
+        wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))
+        found = self.sessions.presence(wanted, self.clock.now_ms())
+        offline = Presence(online=False)
+        return {uid: found.get(uid, offline) for uid in wanted}
+
+    def contacts(self, session: Session) -> list[tuple[str, bool]]:
+        """List the caller's contacts, each with whether it is online now."""
+        uids = self.mailbox.contacts(session.uid)
+        if not uids:
+            return []
+        found = self.sessions.presence(uids, self.clock.now_ms())
+        return [(uid, uid in found and found[uid].online) for uid in uids]
+
+    def add_contact(self, session: Session, contact: object) -> None:
+        """Add a known user to the caller's contacts (again is fine)."""
+        self.mailbox.add_contact(session.uid, check_uid(contact))
+
+    def remove_contact(self, session: Session, contact: object) -> None:
+        """Remove a user from the caller's contacts (absent is fine, unknown is not)."""
+        contact = check_uid(contact)
+        if not self.mailbox.known_users([contact]):
+            raise UnknownUser(contact)
+        self.mailbox.remove_contact(session.uid, contact)
+
+    def logout(self, session: Session) -> None:
+        """End the session: its token is refused from now on."""
+        self.sessions.delete(session.token)
+
+    def check_ready(self) -> None:
+        """Raise the port's error if any port cannot serve now."""
+        self.sessions.ping()
+        self.mailbox.ping()
+        self.auth.ping()

@@ -1,0 +1,98 @@
+"""Fixtures shared by every test: the real services, each in a space of its own.
+
+The real Redis, PostgreSQL and MariaDB are named by ``IM_TEST_REDIS_URL``,
+``IM_TEST_POSTGRES_URL`` and ``IM_TEST_MYSQL_URL`` (defaults: the loopback services of
+the development machine). A test run creates its own databases and drops them
+afterwards, and puts its Redis keys under a namespace of its own, so runs never see
+each other's data. An unreachable service skips its tests with the reason, unless
+``IM_REQUIRE_SERVICES=1`` (set by ``.ci/run``): then it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+REDIS_URL = os.environ.get("IM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get(
+    "IM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("IM_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REQUIRE_SERVICES = os.environ.get("IM_REQUIRE_SERVICES") == "1"
+
+
+def unreachable(service: str, error: BaseException) -> None:
+    """Skip (or, when services are required, fail) a test whose service is down."""
+    reason = f"{service} is not reachable: {type(error).__name__}: {error}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (IM_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of a reachable Redis."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        unreachable("Redis", error)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace() -> str:
+    """A key prefix no other test or run uses."""
+    return f"imtest-{secrets.token_hex(4)}"
+
+
+def _scratch_database(server_url: str, service: str) -> Iterator[str]:
+    """Create an empty database on ``server_url``'s server; drop it afterwards."""
+    url = make_url(server_url)
+    name = f"im_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    try:
+        with admin.connect() as conn:
+            if url.get_backend_name() == "mysql":
+                conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+            else:
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.SQLAlchemyError as error:
+        admin.dispose()
+        unreachable(service, error)
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            if url.get_backend_name() == "postgresql":
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            else:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    yield from _scratch_database(POSTGRES_URL, "PostgreSQL")
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """The URL of a new, empty MariaDB/MySQL database, dropped after the test."""
+    yield from _scratch_database(MYSQL_URL, "MariaDB")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: object) -> str:
+    """The URL of a new SQLite file."""
+    return f"sqlite:///{tmp_path}/im.sqlite3"
