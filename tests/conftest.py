@@ -50,9 +50,19 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def redis_namespace() -> str:
-    """A key prefix no other test or run uses."""
-    return f"imtest-{secrets.token_hex(4)}"
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test or run uses; its keys are deleted afterwards."""
+    import redis
+
+    namespace = f"imtest-{secrets.token_hex(4)}"
+    yield namespace
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def _scratch_database(server_url: str, service: str) -> Iterator[str]:

@@ -1,0 +1,282 @@
+"""The HTTP API v1: thin Falcon resources over ``ChatService``.
+
+Resources only translate: JSON and query strings in, the use case called, JSON out.
+Rules live in ``im_core``; statuses for errors live in ``im_http.errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import attrs
+import falcon
+
+from im_core import ChatService, Message, Session
+from im_http.errors import ApiError, install_error_handling
+from im_http.openapi import openapi_document
+
+__all__ = ["MAX_REQUEST_BYTES", "ROUTES", "create_app"]
+
+MAX_REQUEST_BYTES = 64 * 1024
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """The API's JSON form of a message."""
+    return {
+        "msgid": message.msgid,
+        "from": message.sender,
+        "to": message.recipient,
+        "body": message.body,
+        "sent_at": message.sent_at,
+        "client_msg_id": message.client_msg_id,
+    }
+
+
+def _bad(description: str) -> ApiError:
+    return ApiError(400, "invalid_request", "Invalid request", description)
+
+
+def read_json(req: falcon.Request) -> dict[str, Any]:
+    """Read the request body as a JSON object, within the size limit.
+
+    An empty body is ``{}``, so ``POST /v1/heartbeat`` needs no body at all.
+    """
+    if req.content_length is not None and req.content_length > MAX_REQUEST_BYTES:
+        raise ApiError(413, "payload_too_large", "Request too large",
+                       f"the request body may be at most {MAX_REQUEST_BYTES} bytes")
+    raw = req.bounded_stream.read(MAX_REQUEST_BYTES + 1)
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise ApiError(413, "payload_too_large", "Request too large",
+                       f"the request body may be at most {MAX_REQUEST_BYTES} bytes")
+    if not raw:
+        return {}
+    media_type = (req.content_type or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Unsupported media type",
+                       "the request body must be application/json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _bad("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    return body
+
+
+def _int_param(req: falcon.Request, name: str, default: int | None) -> int | None:
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw):
+        raise _bad(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+@attrs.frozen
+class _Api:
+    """Shared by every resource: the use cases and how to find the caller's session."""
+
+    service: ChatService
+    session_ttl: float
+    heartbeat_interval: float
+
+    def session(self, req: falcon.Request, command: str) -> Session:
+        scheme, _, token = (req.auth or "").partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+        return self.service.authenticate(token.strip() or None, command)
+
+
+def _seconds(value: float) -> float | int:
+    return int(value) if value == int(value) else value
+
+
+@attrs.frozen
+class Login:
+    api: _Api
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        session = self.api.service.login(
+            body.get("uid"), body.get("game_token"), body.get("client_type")
+        )
+        resp.media = {
+            "token": str(session.token),
+            "uid": session.uid,
+            "session_ttl": _seconds(self.api.session_ttl),
+            "heartbeat_interval": _seconds(self.api.heartbeat_interval),
+        }
+
+
+@attrs.frozen
+class Heartbeat:
+    api: _Api
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        session = self.api.session(req, "heartbeat")
+        inbox = self.api.service.heartbeat(session, body.get("ack"), body.get("limit", 100))
+        resp.media = {"messages": [message_json(m) for m in inbox.messages], "more": inbox.more}
+
+
+@attrs.frozen
+class Messages:
+    api: _Api
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        session = self.api.session(req, "send")
+        message, created = self.api.service.send(
+            session, body.get("to"), body.get("body"), body.get("client_msg_id")
+        )
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.media = message_json(message)
+
+
+@attrs.frozen
+class History:
+    api: _Api
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        session = self.api.session(req, "history")
+        peer = req.get_param("peer")
+        if peer is None:
+            raise _bad("peer is required")
+        page = self.api.service.history(
+            session,
+            peer,
+            before=_int_param(req, "before", None),
+            after=_int_param(req, "after", None),
+            limit=_int_param(req, "limit", 50),
+        )
+        resp.media = {
+            "messages": [message_json(m) for m in page.messages],
+            "next_before": page.next_before,
+        }
+
+
+@attrs.frozen
+class PresenceResource:
+    api: _Api
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        session = self.api.session(req, "presence")
+        uids = req.get_param_as_list("uid") or []
+        found = self.api.service.presence(session, uids)
+        resp.media = {
+            "presence": {
+                uid: {"online": p.online, "client_type": p.client_type,
+                      "last_seen": p.last_seen}
+                for uid, p in found.items()
+            }
+        }
+
+
+@attrs.frozen
+class Contacts:
+    api: _Api
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        session = self.api.session(req, "contacts")
+        resp.media = {
+            "contacts": [
+                {"uid": uid, "online": online}
+                for uid, online in self.api.service.contacts(session)
+            ]
+        }
+
+
+@attrs.frozen
+class Contact:
+    api: _Api
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
+        read_json(req)
+        session = self.api.session(req, "add_contact")
+        self.api.service.add_contact(session, uid)
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
+        session = self.api.session(req, "remove_contact")
+        self.api.service.remove_contact(session, uid)
+        resp.status = falcon.HTTP_204
+
+
+@attrs.frozen
+class Logout:
+    api: _Api
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        read_json(req)
+        self.api.service.logout(self.api.session(req, "logout"))
+        resp.status = falcon.HTTP_204
+
+
+class Health:
+    """The process is up: answers without touching any port."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+@attrs.frozen
+class Ready:
+    """Every port answers; a load balancer sends traffic only while this is 200."""
+
+    api: _Api
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.api.service.check_ready()
+        resp.media = {"status": "ready"}
+
+
+@attrs.frozen
+class OpenApi:
+    document: bytes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self.document
+
+
+ROUTES: dict[str, type] = {
+    "/v1/login": Login,
+    "/v1/heartbeat": Heartbeat,
+    "/v1/messages": Messages,
+    "/v1/messages/history": History,
+    "/v1/presence": PresenceResource,
+    "/v1/contacts": Contacts,
+    "/v1/contacts/{uid}": Contact,
+    "/v1/logout": Logout,
+    "/healthz": Health,
+    "/readyz": Ready,
+    "/openapi.json": OpenApi,
+}
+
+
+def create_app(
+    service: ChatService, *, session_ttl: float = 10.0, heartbeat_interval: float = 2.0
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """Wire the HTTP API to a ready ``ChatService``; this function only wires.
+
+    Args:
+        service: the use cases, with their ports already built.
+        session_ttl: seconds a session lives after its last call (told to clients).
+        heartbeat_interval: seconds between heartbeats (told to clients).
+    """
+    api = _Api(service, session_ttl, heartbeat_interval)
+    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    app.req_options.strip_url_path_trailing_slash = False
+    install_error_handling(app)
+    document = json.dumps(openapi_document()).encode()
+    for path, resource in ROUTES.items():
+        if resource is Health:
+            app.add_route(path, Health())
+        elif resource is OpenApi:
+            app.add_route(path, OpenApi(document))
+        else:
+            app.add_route(path, resource(api))
+    return app

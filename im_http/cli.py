@@ -1,0 +1,134 @@
+"""The ``im-server`` command: ``serve``, ``migrate`` and ``token``.
+
+Bad configuration ends the command with one line on stderr and exit status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from im_adapters import ConfigurationError
+from im_http.settings import Settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("im_http")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="im-server", description="Mailbox-model instant messaging for games."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API with waitress")
+    serve.add_argument("--host", help="address to listen on (IM_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (IM_PORT, default 8080)")
+    serve.add_argument("--threads", type=int, help="worker threads (IM_THREADS, default 8)")
+    commands.add_parser("migrate", help="upgrade the database named by IM_DATABASE_URL")
+    token = commands.add_parser(
+        "token", help="print a game token for UID, signed with the configured or dev secret"
+    )
+    token.add_argument("uid")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+    return parser
+
+
+def _serve(settings: Settings) -> int:
+    import waitress
+
+    from im_http.app import create_app
+    from im_http.bootstrap import build_service
+
+    built = build_service(settings)
+    if built.dev_secret:
+        log.warning(
+            "NO IM_GAME_AUTH_JWT_SECRET IS SET: using a development secret kept in %s. "
+            "Anyone who can read that file can log in as any player. For a trial only; "
+            "get tokens with `im-server token UID`.",
+            settings.dev_secret_file,
+        )
+    app = create_app(
+        built.service,
+        session_ttl=settings.session_ttl,
+        heartbeat_interval=settings.heartbeat_interval,
+    )
+    log.info(
+        "im-server on http://%s:%d (threads=%d, sessions=%s, database=%s)",
+        settings.host, settings.port, settings.threads,
+        settings.session_store_url.split("://")[0], settings.database_url.split("://")[0],
+    )
+    try:
+        waitress.serve(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            ident="im-server",
+            connection_limit=1000,
+            channel_timeout=30,
+            max_request_body_size=1024 * 1024,
+            clear_untrusted_proxy_headers=True,
+        )
+    finally:
+        built.close()
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from im_adapters.sql import create_engine_from_url, upgrade_to_head
+
+    if settings.database_url == "memory://":
+        raise ConfigurationError("IM_DATABASE_URL is memory://: there is nothing to migrate")
+    engine = create_engine_from_url(settings.database_url)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    print(f"database ({settings.database_url.split('://')[0]}) is at the latest schema")
+    return 0
+
+
+def _token(settings: Settings, uid: str, ttl: int) -> int:
+    from im_adapters.game_auth import mint_game_token
+    from im_core.models import check_uid
+    from im_http.bootstrap import load_or_create_dev_secret
+
+    if settings.game_auth_url or settings.game_auth_jwt_public_key:
+        raise ConfigurationError(
+            "the configured game login is not a shared secret: this server cannot mint tokens"
+        )
+    check_uid(uid)
+    secret = settings.game_auth_jwt_secret or load_or_create_dev_secret(
+        settings.dev_secret_file
+    )
+    print(mint_game_token(secret, uid, ttl_s=ttl))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``im-server``; returns the exit status."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            settings = Settings.from_env(host=args.host, port=args.port, threads=args.threads)
+            return _serve(settings)
+        settings = Settings.from_env()
+        if args.command == "migrate":
+            return _migrate(settings)
+        return _token(settings, args.uid, args.ttl)
+    except (ConfigurationError, ValueError) as error:
+        print(f"im-server: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The OpenAPI 3.1 description of HTTP API v1, served at ``/openapi.json``.
+
+Tests check it against the routes the app serves and validate every response the
+HTTP test suite sees against it, so it stays true.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from im_core.models import BODY_MAX_CHARS, HISTORY_LIMIT_MAX, PULL_LIMIT_MAX
+from im_core.service import PRESENCE_MAX_UIDS
+
+__all__ = ["openapi_document"]
+
+UID = {"type": "string", "pattern": r"^[A-Za-z0-9_.:@-]{1,64}$"}
+MSGID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "Invalid request (`invalid_request`).",
+        401: "`session_expired` (no, unknown, expired or logged-out token) or, at login, "
+             "`invalid_credentials`.",
+        404: "`unknown_user`: the user never logged in.",
+        413: "`payload_too_large`: body over 4096 characters or request over 64 KiB.",
+        415: "`unsupported_media_type`: the body is not application/json.",
+        503: "`storage_unavailable` or `auth_unavailable`: retry shortly.",
+    }
+    return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_AUTHED = (400, 401, 503)
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document as a plain dict."""
+    schemas: dict[str, Any] = {
+        "Uid": UID,
+        "Error": {
+            "type": "object",
+            "required": ["title", "description", "code"],
+            "properties": {
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "invalid_request", "payload_too_large", "unsupported_media_type",
+                        "invalid_credentials", "session_expired", "unknown_user",
+                        "not_found", "method_not_allowed", "auth_unavailable",
+                        "storage_unavailable", "internal_error",
+                    ],
+                },
+            },
+        },
+        "Message": {
+            "type": "object",
+            "required": ["msgid", "from", "to", "body", "sent_at", "client_msg_id"],
+            "additionalProperties": False,
+            "properties": {
+                "msgid": MSGID,
+                "from": UID,
+                "to": UID,
+                "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
+                "sent_at": {"type": "integer", "description": "ms since the epoch, UTC"},
+                "client_msg_id": {"type": ["string", "null"], "maxLength": 64},
+            },
+        },
+        "Messages": {"type": "array", "items": _ref("Message")},
+    }
+    paths: dict[str, Any] = {
+        "/v1/login": {"post": {
+            "summary": "Log in with the game's credential; returns a session token.",
+            "requestBody": _body({
+                "type": "object",
+                "required": ["uid", "game_token", "client_type"],
+                "properties": {
+                    "uid": UID,
+                    "game_token": {"type": "string", "minLength": 1},
+                    "client_type": {"type": "string", "pattern": r"^[a-z0-9_-]{1,16}$"},
+                },
+            }),
+            "responses": {
+                "200": _json({
+                    "type": "object",
+                    "required": ["token", "uid", "session_ttl", "heartbeat_interval"],
+                    "properties": {
+                        "token": {"type": "string"},
+                        "uid": UID,
+                        "session_ttl": {"type": "number", "description": "seconds"},
+                        "heartbeat_interval": {"type": "number", "description": "seconds"},
+                    },
+                }, "A new session."),
+                **_errors(400, 401, 413, 415, 503),
+            },
+        }},
+        "/v1/heartbeat": {"post": {
+            "summary": "Keep the session alive, delete what `ack` covers, pull the inbox.",
+            "security": _BEARER,
+            "requestBody": _body({
+                "type": "object",
+                "properties": {
+                    "ack": {"oneOf": [MSGID, {"type": "null"}]},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": PULL_LIMIT_MAX,
+                              "default": 100},
+                },
+            }, required=False),
+            "responses": {
+                "200": _json({
+                    "type": "object",
+                    "required": ["messages", "more"],
+                    "properties": {"messages": _ref("Messages"), "more": {"type": "boolean"}},
+                }, "The inbox, oldest first."),
+                **_errors(*_AUTHED, 413, 415),
+            },
+        }},
+        "/v1/messages": {"post": {
+            "summary": "Send a message; a retry with the same client_msg_id stores nothing.",
+            "security": _BEARER,
+            "requestBody": _body({
+                "type": "object",
+                "required": ["to", "body"],
+                "properties": {
+                    "to": UID,
+                    "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
+                    "client_msg_id": {"oneOf": [
+                        {"type": "string", "pattern": r"^[\x20-\x7e]{1,64}$"},
+                        {"type": "null"},
+                    ]},
+                },
+            }),
+            "responses": {
+                "201": _json(_ref("Message"), "Stored and delivered to the inbox."),
+                "200": _json(_ref("Message"), "A retry: the message stored earlier."),
+                **_errors(*_AUTHED, 404, 413, 415),
+            },
+        }},
+        "/v1/messages/history": {"get": {
+            "summary": "Messages between the caller and `peer`, newest first.",
+            "security": _BEARER,
+            "parameters": [
+                {"name": "peer", "in": "query", "required": True, "schema": UID},
+                {"name": "before", "in": "query", "schema": MSGID},
+                {"name": "after", "in": "query", "schema": MSGID},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": HISTORY_LIMIT_MAX,
+                            "default": 50}},
+            ],
+            "responses": {
+                "200": _json({
+                    "type": "object",
+                    "required": ["messages", "next_before"],
+                    "properties": {
+                        "messages": _ref("Messages"),
+                        "next_before": {"oneOf": [MSGID, {"type": "null"}]},
+                    },
+                }, "A page of history."),
+                **_errors(*_AUTHED, 404),
+            },
+        }},
+        "/v1/presence": {"get": {
+            "summary": "Whether users are online.",
+            "security": _BEARER,
+            "parameters": [{
+                "name": "uid", "in": "query", "required": True, "explode": True,
+                "schema": {"type": "array", "items": UID, "minItems": 1,
+                           "maxItems": PRESENCE_MAX_UIDS},
+            }],
+            "responses": {
+                "200": _json({
+                    "type": "object",
+                    "required": ["presence"],
+                    "properties": {"presence": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["online", "client_type", "last_seen"],
+                            "properties": {
+                                "online": {"type": "boolean"},
+                                "client_type": {"type": ["string", "null"]},
+                                "last_seen": {"type": ["integer", "null"]},
+                            },
+                        },
+                    }},
+                }, "Presence by uid."),
+                **_errors(*_AUTHED),
+            },
+        }},
+        "/v1/contacts": {"get": {
+            "summary": "The caller's contacts, with whether each is online.",
+            "security": _BEARER,
+            "responses": {
+                "200": _json({
+                    "type": "object",
+                    "required": ["contacts"],
+                    "properties": {"contacts": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["uid", "online"],
+                        "properties": {"uid": UID, "online": {"type": "boolean"}},
+                    }}},
+                }, "Contacts, sorted by uid."),
+                **_errors(*_AUTHED),
+            },
+        }},
+        "/v1/contacts/{uid}": {
+            "parameters": [{"name": "uid", "in": "path", "required": True, "schema": UID}],
+            "put": {
+                "summary": "Add a contact (idempotent).",
+                "security": _BEARER,
+                "responses": {"204": {"description": "Added."}, **_errors(*_AUTHED, 404)},
+            },
+            "delete": {
+                "summary": "Remove a contact (idempotent).",
+                "security": _BEARER,
+                "responses": {"204": {"description": "Removed."}, **_errors(*_AUTHED, 404)},
+            },
+        },
+        "/v1/logout": {"post": {
+            "summary": "End the session; its token is refused afterwards.",
+            "security": _BEARER,
+            "responses": {"204": {"description": "Logged out."}, **_errors(*_AUTHED)},
+        }},
+        "/healthz": {"get": {
+            "summary": "The process is up.",
+            "responses": {"200": _json({"type": "object"}, "Up.")},
+        }},
+        "/readyz": {"get": {
+            "summary": "Every port answers.",
+            "responses": {"200": _json({"type": "object"}, "Ready."), **_errors(503)},
+        }},
+        "/openapi.json": {"get": {
+            "summary": "This document.",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+        }},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "im-server",
+            "version": "1",
+            "description": "Mailbox-model instant messaging for games over plain HTTP.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
