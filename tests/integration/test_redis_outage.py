@@ -1,0 +1,274 @@
+"""The Redis session store when Redis dies, hangs or holds junk; its keys and round trips.
+
+Outages run against a private ``redis-server`` started on a free loopback port, so
+killing or freezing it disturbs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from im_adapters import ConfigurationError
+from im_adapters.redis_sessions import RedisSessionStore
+from im_core.models import Presence, Session, SessionToken
+from im_core.ports import SessionStoreUnavailable
+from tests.conftest import unreachable
+
+pytestmark = pytest.mark.redis
+
+TTL = 60_000
+BOUND_S = 3.0
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the test's own, which can be killed, frozen and revived."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            unreachable("redis-server", FileNotFoundError("redis-server is not on PATH"))
+            return
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.RedisError as error:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        unreachable("the private redis-server", error)
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.thaw()
+            self.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def outage_store(private_redis: PrivateRedis) -> Iterator[RedisSessionStore]:
+    store = RedisSessionStore.from_url(private_redis.url, namespace="outage", timeout=0.5)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_token(uid: str = "alice") -> SessionToken:
+    return SessionToken(uid, secrets.token_urlsafe(16))
+
+
+def every_call(store: RedisSessionStore, token: SessionToken) -> list[Callable[[], object]]:
+    at = now_ms()
+    return [
+        store.ping,
+        lambda: store.create(Session(token, "ios", "login", at), TTL),
+        lambda: store.touch(token, "pull", at, TTL),
+        lambda: store.delete(token),
+        lambda: store.presence([token.uid, "bob"], at),
+    ]
+
+
+def assert_unavailable_quickly(call: Callable[[], object], secret: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(SessionStoreUnavailable) as caught:
+        call()
+    assert time.monotonic() - started < BOUND_S
+    assert isinstance(caught.value.__cause__, redis.RedisError)
+    assert secret not in str(caught.value)
+
+
+def assert_works(store: RedisSessionStore) -> None:
+    """Every call answers, and answers right (no reply left over from before)."""
+    store.ping()
+    token = new_token("carol")
+    at = now_ms()
+    store.create(Session(token, "pc", "login", at), TTL)
+    assert store.touch(token, "pull", at + 1, TTL) == Session(token, "pc", "pull", at + 1)
+    assert store.presence(["carol"], at + 2) == {"carol": Presence(True, "pc", at + 1)}
+    store.delete(token)
+    assert store.touch(token, "pull", at + 3, TTL) is None
+
+
+def test_a_killed_redis_makes_every_call_unavailable_quickly_and_the_store_recovers(
+    private_redis: PrivateRedis, outage_store: RedisSessionStore
+) -> None:
+    token = new_token()
+    assert_works(outage_store)
+
+    private_redis.kill()
+    for call in every_call(outage_store, token):
+        assert_unavailable_quickly(call, token.secret)
+
+    private_redis.start()  # same port, empty, without the scripts it had loaded
+    assert_works(outage_store)
+
+
+def test_a_hung_redis_makes_every_call_unavailable_quickly_and_the_store_recovers(
+    private_redis: PrivateRedis, outage_store: RedisSessionStore
+) -> None:
+    token = new_token()
+    outage_store.create(Session(token, "ios", "login", now_ms()), TTL)
+
+    private_redis.freeze()
+    try:
+        for call in every_call(outage_store, token):
+            assert_unavailable_quickly(call, token.secret)
+    finally:
+        private_redis.thaw()
+
+    assert_works(outage_store)
+    assert outage_store.touch(token, "pull", now_ms(), TTL) is not None
+
+
+def test_a_key_of_the_wrong_type_makes_the_store_unavailable_not_crash(
+    redis_url: str, redis_namespace: str
+) -> None:
+    store = RedisSessionStore.from_url(redis_url, namespace=redis_namespace)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        token = new_token()
+        client.set(f"{redis_namespace}:{{alice}}:z", "junk")
+        with pytest.raises(SessionStoreUnavailable):
+            store.create(Session(token, "ios", "login", now_ms()), TTL)
+        with pytest.raises(SessionStoreUnavailable):
+            store.touch(token, "pull", now_ms(), TTL)
+        with pytest.raises(SessionStoreUnavailable):
+            store.presence(["alice"], now_ms())
+    finally:
+        client.close()
+        store.close()
+
+
+def test_every_key_is_namespaced_and_all_keys_of_a_user_share_one_cluster_slot(
+    redis_url: str, redis_namespace: str
+) -> None:
+    store = RedisSessionStore.from_url(redis_url, namespace=redis_namespace)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        at = now_ms()
+        tokens = [new_token("alice"), new_token("alice"), new_token("bob.b@x:1")]
+        for token in tokens:
+            store.create(Session(token, "ios", "login", at), TTL)
+            store.touch(token, "pull", at + 1, TTL)
+
+        keys = client.keys(f"{redis_namespace}:*")
+
+        for uid in ("alice", "bob.b@x:1"):
+            mine = {k for k in keys if k.startswith(f"{redis_namespace}:{{{uid}}}:")}
+            expected = {f"{redis_namespace}:{{{uid}}}:{kind}" for kind in ("z", "p")} | {
+                f"{redis_namespace}:{{{uid}}}:s:{t.secret}" for t in tokens if t.uid == uid
+            }
+            assert mine == expected
+            assert len({key_slot(k.encode()) for k in mine}) == 1
+        assert len(keys) == 7
+        assert all(client.pttl(k) > 0 for k in keys)
+    finally:
+        client.close()
+        store.close()
+
+
+def test_each_call_costs_one_round_trip_even_for_a_hundred_users(
+    redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisSessionStore.from_url(redis_url, namespace=redis_namespace)
+    sends: list[None] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: redis.connection.AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        """Every write of a command (or of a whole pipeline) is one round trip."""
+        sends.append(None)
+        original(self, *args, **kwargs)
+
+    try:
+        store.ping()  # connected, handshake done
+        token, at = new_token(), now_ms()
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+        costs = []
+        for call in (
+            lambda: store.create(Session(token, "ios", "login", at), TTL),
+            lambda: store.touch(token, "pull", at + 1, TTL),
+            lambda: store.presence([token.uid, *(f"u{i}" for i in range(99))], at + 2),
+            lambda: store.delete(token),
+        ):
+            sends.clear()
+            call()
+            costs.append(len(sends))
+        assert costs == [1, 1, 1, 1]
+    finally:
+        store.close()
+
+
+def test_a_url_that_names_no_redis_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisSessionStore.from_url("http://127.0.0.1:6379")
+
+
+def test_a_namespace_with_braces_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisSessionStore(redis.Redis(), namespace="im{x}")

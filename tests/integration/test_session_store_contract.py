@@ -1,0 +1,268 @@
+"""The ``SessionStore`` contract, run against every implementation.
+
+The in-memory store judges expiry by the ``now_ms`` it is given; Redis by its own
+clock (key TTLs) as well. Tests of expiry therefore use a short TTL and both advance
+the clock they pass and sleep past the TTL, so they hold for either mechanism.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from im_adapters.redis_sessions import RedisSessionStore
+from im_core.memory import InMemorySessionStore
+from im_core.models import Presence, Session, SessionToken
+from im_core.ports import SessionStore
+
+TTL = 60_000
+SHORT_TTL = 200
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def store(request: pytest.FixtureRequest) -> Iterator[SessionStore]:
+    """Each implementation of the port; Redis in a namespace of its own.
+
+    ``redis_namespace`` deletes the namespace's keys after the test.
+    """
+    if request.param == "memory":
+        yield InMemorySessionStore()
+        return
+    redis_url: str = request.getfixturevalue("redis_url")
+    namespace: str = request.getfixturevalue("redis_namespace")
+    redis_store = RedisSessionStore.from_url(redis_url, namespace=namespace)
+    try:
+        yield redis_store
+    finally:
+        redis_store.close()
+
+
+@pytest.fixture
+def now() -> int:
+    """The wall clock in ms: Redis expires keys by real time, so the test starts there."""
+    return time.time_ns() // 1_000_000
+
+
+def token(uid: str = "alice") -> SessionToken:
+    return SessionToken(uid, secrets.token_urlsafe(16))
+
+
+def login(
+    store: SessionStore, at: int, uid: str = "alice", client_type: str = "ios", ttl: int = TTL
+) -> SessionToken:
+    new = token(uid)
+    store.create(Session(new, client_type, "login", at), ttl)
+    return new
+
+
+def offline(store: SessionStore, uid: str, at: int) -> bool:
+    return not store.presence([uid], at).get(uid, Presence(online=False)).online
+
+
+def test_a_created_session_is_returned_by_touch_with_the_new_command_and_time(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now, client_type="android")
+
+    touched = store.touch(alice, "pull", now + 2_000, TTL)
+
+    assert touched == Session(alice, "android", "pull", now + 2_000)
+
+
+def test_touching_an_unknown_token_finds_nothing(store: SessionStore, now: int) -> None:
+    assert store.touch(token(), "pull", now, TTL) is None
+
+
+def test_a_token_with_the_right_uid_but_another_secret_finds_nothing(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now)
+
+    assert store.touch(token(alice.uid), "pull", now + 1, TTL) is None
+    assert store.touch(SessionToken("bob", alice.secret), "pull", now + 1, TTL) is None
+    assert store.touch(alice, "pull", now + 2, TTL) is not None
+
+
+def test_a_session_left_idle_past_its_ttl_is_gone(store: SessionStore, now: int) -> None:
+    alice = login(store, now, ttl=SHORT_TTL)
+
+    time.sleep(SHORT_TTL * 1.5 / 1000)
+
+    assert store.touch(alice, "pull", now + SHORT_TTL * 3 // 2, TTL) is None
+    assert offline(store, "alice", now + SHORT_TTL * 3 // 2)
+
+
+def test_a_session_is_gone_once_the_callers_clock_passes_its_ttl(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now, ttl=10_000)
+
+    assert store.touch(alice, "pull", now + 10_000, TTL) is None
+    assert offline(store, "alice", now + 10_000)
+
+
+def test_a_touched_session_lives_another_ttl(store: SessionStore, now: int) -> None:
+    ttl, step = 400, 250
+    alice = login(store, now, ttl=ttl)
+
+    time.sleep(step / 1000)
+    assert store.touch(alice, "heartbeat", now + step, ttl) is not None
+    time.sleep(step / 1000)  # past the first TTL, within the second
+
+    assert store.touch(alice, "heartbeat", now + 2 * step, ttl) is not None
+
+
+def test_an_expired_session_cannot_be_brought_back_by_touching_it(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now, ttl=SHORT_TTL)
+    time.sleep(SHORT_TTL * 1.5 / 1000)
+
+    store.touch(alice, "pull", now + SHORT_TTL * 3 // 2, TTL)
+
+    assert store.touch(alice, "pull", now + SHORT_TTL * 2, TTL) is None
+
+
+def test_a_deleted_session_is_gone_and_deleting_it_again_is_harmless(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now)
+
+    store.delete(alice)
+    store.delete(alice)
+
+    assert store.touch(alice, "pull", now + 1, TTL) is None
+    assert offline(store, "alice", now + 1)
+
+
+def test_deleting_an_unknown_session_is_harmless(store: SessionStore) -> None:
+    store.delete(token("nobody"))
+
+
+def test_deleting_one_session_leaves_the_others_alive(store: SessionStore, now: int) -> None:
+    first = login(store, now)
+    second = login(store, now)
+
+    store.delete(first)
+
+    assert store.touch(second, "pull", now + 1, TTL) is not None
+
+
+def test_a_session_created_again_with_its_token_starts_afresh(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now, client_type="ios")
+
+    store.create(Session(alice, "pc", "login", now + 10), TTL)
+
+    assert store.touch(alice, "pull", now + 20, TTL) == Session(alice, "pc", "pull", now + 20)
+
+
+def test_a_user_with_a_live_session_is_online_with_the_client_and_time_of_its_login(
+    store: SessionStore, now: int
+) -> None:
+    login(store, now, client_type="ios")
+
+    assert store.presence(["alice"], now + 5) == {"alice": Presence(True, "ios", now)}
+
+
+def test_presence_reports_the_client_and_time_of_the_most_recent_call(
+    store: SessionStore, now: int
+) -> None:
+    phone = login(store, now, client_type="ios")
+    desktop = login(store, now + 10, client_type="pc")
+
+    store.touch(phone, "send", now + 20, TTL)
+    assert store.presence(["alice"], now + 30) == {"alice": Presence(True, "ios", now + 20)}
+
+    store.touch(desktop, "pull", now + 40, TTL)
+    assert store.presence(["alice"], now + 50) == {"alice": Presence(True, "pc", now + 40)}
+
+
+def test_logging_out_of_one_of_two_sessions_keeps_the_user_online(
+    store: SessionStore, now: int
+) -> None:
+    phone = login(store, now, client_type="ios")
+    desktop = login(store, now + 10, client_type="pc")
+
+    store.delete(desktop)
+
+    assert store.presence(["alice"], now + 20) == {"alice": Presence(True, "ios", now)}
+
+    store.delete(phone)
+
+    assert offline(store, "alice", now + 30)
+
+
+def test_one_expired_session_of_two_keeps_the_user_online(
+    store: SessionStore, now: int
+) -> None:
+    login(store, now, client_type="pc", ttl=SHORT_TTL)
+    login(store, now, client_type="ios", ttl=TTL)
+    time.sleep(SHORT_TTL * 1.5 / 1000)
+
+    assert store.presence(["alice"], now + SHORT_TTL * 3 // 2)["alice"].online
+
+
+def test_a_user_whose_only_session_expired_is_offline(store: SessionStore, now: int) -> None:
+    login(store, now, ttl=SHORT_TTL)
+    time.sleep(SHORT_TTL * 1.5 / 1000)
+
+    assert offline(store, "alice", now + SHORT_TTL * 3 // 2)
+
+
+def test_an_offline_user_is_reported_at_most_with_its_last_call(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now, client_type="ios")
+    store.touch(alice, "send", now + 100, TTL)
+    store.delete(alice)
+
+    found = store.presence(["alice"], now + 200).get("alice")
+
+    # The port lets a store remember the last call of a user gone offline, or not.
+    assert found is None or found in (
+        Presence(False),
+        Presence(False, "ios", now + 100),
+    )
+
+
+def test_presence_answers_for_many_users_at_once(store: SessionStore, now: int) -> None:
+    uids = [f"player-{i}" for i in range(100)]
+    for i, uid in enumerate(uids[::2]):
+        login(store, now + i, uid=uid, client_type="pc")
+
+    found = store.presence(uids, now + 1_000)
+
+    for i, uid in enumerate(uids[::2]):
+        assert found[uid] == Presence(True, "pc", now + i)
+    for uid in uids[1::2]:
+        assert not found.get(uid, Presence(False)).online
+
+
+def test_users_never_seen_are_offline_or_absent(store: SessionStore, now: int) -> None:
+    login(store, now)
+
+    found = store.presence(["ghost", "alice", "phantom"], now + 1)
+
+    assert found["alice"].online
+    assert set(found) <= {"ghost", "alice", "phantom"}
+    assert not found.get("ghost", Presence(False)).online
+    assert not found.get("phantom", Presence(False)).online
+
+
+def test_presence_of_no_users_is_empty(store: SessionStore, now: int) -> None:
+    assert store.presence([], now) == {}
+
+
+def test_a_uid_asked_twice_is_answered_once(store: SessionStore, now: int) -> None:
+    login(store, now)
+
+    assert store.presence(["alice", "alice"], now + 1) == {"alice": Presence(True, "ios", now)}
+
+
+def test_ping_answers(store: SessionStore) -> None:
+    store.ping()
