@@ -43,6 +43,7 @@ MSGID_MAX = 2**63 - 1
 _UID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 _CLIENT_TYPE = re.compile(r"[a-z0-9_-]{1,16}")
 _CLIENT_MSG_ID = re.compile(r"[\x20-\x7e]{1,64}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{22,128}")
 
 
@@ -70,6 +71,10 @@ def check_body(value: object) -> str:
         raise InvalidInput("body", "must be a non-empty string")
     if len(value) > BODY_MAX_CHARS:
         raise MessageTooLong(f"body is {len(value)} characters; at most {BODY_MAX_CHARS}")
+    # NUL and lone surrogates (which JSON's \u escapes can produce) cannot be stored
+    # as text by every database, nor sent back as UTF-8: refuse them up front.
+    if "\x00" in value or (not value.isascii() and _LONE_SURROGATE.search(value)):
+        raise InvalidInput("body", "must not contain NUL or unpaired surrogate characters")
     return value
 
 

@@ -83,7 +83,8 @@ def _migrate(settings: Settings) -> int:
 
     if settings.database_url == "memory://":
         raise ConfigurationError("IM_DATABASE_URL is memory://: there is nothing to migrate")
-    engine = create_engine_from_url(settings.database_url)
+    # Migrations may rewrite big tables: give them more time than a request gets.
+    engine = create_engine_from_url(settings.database_url, pool_size=1, timeout=600)
     try:
         upgrade_to_head(engine)
     finally:
@@ -126,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, ValueError) as error:
         print(f"im-server: {error}", file=sys.stderr)
         return 2
+    except ConnectionError as error:  # StorageUnavailable, AuthUnavailable at start-up
+        print(f"im-server: cannot start: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

@@ -63,3 +63,9 @@ def test_msgids_must_be_non_negative_64_bit_integers(value: object) -> None:
 def test_limits_must_be_integers_within_range(value: object) -> None:
     with pytest.raises(InvalidInput):
         check_limit(value, "limit", 100)
+
+
+@pytest.mark.parametrize("body", ["nul\x00inside", "lone \ud800 surrogate", "\udfff"])
+def test_a_body_no_database_can_store_as_text_is_invalid_input(body: str) -> None:
+    with pytest.raises(InvalidInput):
+        check_body(body)

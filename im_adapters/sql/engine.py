@@ -1,0 +1,165 @@
+"""Build an SQLAlchemy engine that fails fast and behaves the same on every backend.
+
+A chat server must answer "the database is down" within a bounded time rather than
+hang a request thread, so every engine gets: a pre-ping on checkout (a connection
+killed by the server or a proxy is replaced instead of failing the request), a
+bounded wait for a pooled connection, connect timeouts, and per-backend statement and
+lock timeouts. Backend-specific choices:
+
+- PostgreSQL (psycopg 3): ``statement_timeout`` and ``lock_timeout`` as session
+  options.
+- MySQL/MariaDB (PyMySQL): ``utf8mb4`` (4-byte emoji), ``READ COMMITTED`` (a read
+  after a lock wait sees what the lock holder committed), ``innodb_lock_wait_timeout``
+  and socket read/write timeouts.
+- SQLite: WAL (readers never block the writer), ``busy_timeout``, foreign keys, and
+  ``BEGIN IMMEDIATE`` for every transaction that may write, so a writer takes the write
+  lock up front and two transactions can never deadlock upgrading a read lock. Read-only
+  work runs in a deferred ``BEGIN`` (see ``READ_ONLY``), which WAL serves without locks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from im_adapters import ConfigurationError
+
+__all__ = ["READ_ONLY", "MissingDriver", "create_engine_from_url"]
+
+READ_ONLY = "im_read_only"
+"""Execution option: the transaction only reads (SQLite then begins it deferred)."""
+
+# backend name -> (SQLAlchemy driver name, module to import, pip extra)
+_DRIVERS: dict[str, tuple[str, str, str | None]] = {
+    "postgresql": ("psycopg", "psycopg", "postgres"),
+    "mysql": ("pymysql", "pymysql", "mysql"),
+    "mariadb": ("pymysql", "pymysql", "mysql"),
+    "sqlite": ("pysqlite", "sqlite3", None),
+}
+
+
+class MissingDriver(ConfigurationError):
+    """The database URL needs a driver that is not installed."""
+
+
+def create_engine_from_url(url: str, *, pool_size: int = 16, timeout: float = 5.0) -> sa.Engine:
+    """Return an engine for ``url`` with bounded waits everywhere.
+
+    Args:
+        url: ``postgresql[+psycopg]://``, ``mysql[+pymysql]://``,
+            ``mariadb[+pymysql]://`` or ``sqlite:///path``.
+        pool_size: the most connections the engine opens (there is no overflow: the
+            database's connection budget is a setting, not a surprise).
+        timeout: seconds to wait to connect, for a pooled connection, for a lock or
+            for one statement.
+
+    Raises:
+        MissingDriver: the backend's driver is not installed (the message is the pip
+            command that installs it).
+        ConfigurationError: the URL is malformed or names an unsupported backend.
+    """
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    driver, module, extra = _DRIVERS[backend]
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise _missing(backend, extra) from error
+    parsed = parsed.set(drivername=f"{backend}+{driver}")
+    seconds = max(1, math.ceil(timeout))
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            raise ConfigurationError(
+                "an in-memory SQLite database is private to one connection; "
+                "use a file (sqlite:///path/im.sqlite3)"
+            )
+        connect_args["timeout"] = timeout  # the busy wait while opening, before pragmas
+        connect_args["check_same_thread"] = False
+    elif backend == "postgresql":
+        ms = int(timeout * 1000)
+        connect_args["connect_timeout"] = max(2, seconds)
+        connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+        connect_args.setdefault("application_name", "im-server")
+    else:
+        connect_args["charset"] = "utf8mb4"
+        connect_args["connect_timeout"] = seconds
+        # The socket timeouts are the backstop; the lock wait should fire first,
+        # because it leaves the connection usable.
+        connect_args["read_timeout"] = 2 * seconds
+        connect_args["write_timeout"] = 2 * seconds
+        connect_args["init_command"] = f"SET SESSION innodb_lock_wait_timeout = {seconds}"
+        options["isolation_level"] = "READ COMMITTED"
+    options.update(
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=timeout,
+        connect_args=connect_args,
+    )
+    try:
+        engine = sa.create_engine(parsed, **options)
+    except ImportError as error:
+        raise _missing(backend, extra) from error
+    except (sa.exc.ArgumentError, TypeError, ValueError) as error:
+        raise ConfigurationError(f"invalid database URL: {error}") from error
+    if backend == "sqlite":
+        _configure_sqlite(engine, timeout)
+    return engine
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as error:
+        raise ConfigurationError(f"invalid database URL: {_redacted(url)}") from error
+    backend = parsed.get_backend_name()
+    if backend not in _DRIVERS:
+        raise ConfigurationError(
+            f"unsupported database {backend!r}: use postgresql://, mysql:// or sqlite:///"
+        )
+    driver = parsed.get_driver_name()
+    expected = _DRIVERS[backend][0]
+    if "+" in parsed.drivername and driver != expected:
+        raise ConfigurationError(
+            f"unsupported driver {driver!r} for {backend}: use {backend}+{expected}://"
+        )
+    return parsed
+
+
+def _missing(backend: str, extra: str | None) -> MissingDriver:
+    if extra is None:
+        return MissingDriver(f"this Python was built without the {backend} module")
+    return MissingDriver(f"the {backend} driver is not installed: pip install 'im-server[{extra}]'")
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://..." if sep else "(not a URL)"
+
+
+def _configure_sqlite(engine: sa.Engine, timeout: float) -> None:
+    busy_ms = int(timeout * 1000)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from sqlite3 so that _on_begin decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,117 @@
+"""The SQL schema of the mailbox, as SQLAlchemy Core tables.
+
+The migrations in ``migrations/versions`` create exactly these tables; a test compares
+the migrated database with this metadata, so the two cannot drift apart silently.
+
+Choices that matter:
+
+- ``messages.conversation`` is the two uids sorted and joined by a space (a space
+  cannot occur in a uid), so one conversation's history, in both directions, is a
+  range scan of the ``(conversation, msgid)`` index.
+- ``offline`` is the inbox: only ``(recipient, msgid)``; the content is joined from
+  ``messages``, so a message is stored once.
+- On MySQL/MariaDB every table is ``utf8mb4`` with the binary collation
+  ``utf8mb4_bin``: the default collations compare case-insensitively (``"Bob" ==
+  "bob"``), which would merge distinct users, and ``utf8`` (3-byte) cannot store emoji.
+- ``msgid`` is a ``BIGINT`` identity; on SQLite it is ``INTEGER PRIMARY KEY
+  AUTOINCREMENT`` (the rowid), so ids are never reused even if the newest row is gone.
+- ``client_msg_id`` is ``VARBINARY(64)`` on MySQL/MariaDB: their ``utf8mb4_bin`` is a
+  PAD SPACE collation, so ``"c1"`` and ``"c1 "`` (both valid ids) would be one key and
+  the second message would be taken for a retry of the first. Binary strings compare
+  every byte; the ids are ASCII, so bytes and characters are the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+__all__ = [
+    "CONVERSATION_LENGTH",
+    "UID_LENGTH",
+    "ClientMsgId",
+    "contacts",
+    "messages",
+    "metadata",
+    "offline",
+    "users",
+]
+
+UID_LENGTH = 64
+CONVERSATION_LENGTH = 2 * UID_LENGTH + 2
+
+metadata = sa.MetaData()
+
+_MYSQL: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+MSGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""A 64-bit id; ``INTEGER`` on SQLite, where only that spelling makes it the rowid."""
+
+
+class ClientMsgId(sa.types.TypeDecorator[str]):
+    """``VARCHAR(64)``, but ``VARBINARY(64)`` on MySQL/MariaDB (see the module docstring)."""
+
+    impl = sa.String(64)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.VARBINARY(64))
+        return dialect.type_descriptor(sa.String(64))
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> Any:
+        if value is not None and dialect.name in ("mysql", "mariadb"):
+            return value.encode("ascii")
+        return value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("uid", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_login", sa.BigInteger, nullable=False),
+    sa.Column("client_type", sa.String(16), nullable=False),
+    **_MYSQL,
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("owner", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("contact", sa.String(UID_LENGTH), primary_key=True),
+    **_MYSQL,
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("msgid", MSGID, sa.Identity(), primary_key=True),
+    sa.Column("conversation", sa.String(CONVERSATION_LENGTH), nullable=False),
+    sa.Column("sender", sa.String(UID_LENGTH), nullable=False),
+    sa.Column("recipient", sa.String(UID_LENGTH), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("sent_at", sa.BigInteger, nullable=False),
+    sa.Column("client_msg_id", ClientMsgId(), nullable=True),
+    sa.UniqueConstraint("sender", "client_msg_id", name="uq_messages_sender_client_msg_id"),
+    sa.Index("ix_messages_conversation_msgid", "conversation", "msgid"),
+    sqlite_autoincrement=True,
+    **_MYSQL,
+)
+
+offline = sa.Table(
+    "offline",
+    metadata,
+    sa.Column("recipient", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("msgid", MSGID, primary_key=True, autoincrement=False),
+    **_MYSQL,
+)
