@@ -110,12 +110,21 @@ def _token(settings: Settings, uid: str, ttl: int) -> int:
     return 0
 
 
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``im-server``; returns the exit status."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = _parser().parse_args(argv)
+    # Alembic narrates every start-up check; only `migrate` is worth its story.
+    logging.getLogger("alembic").setLevel(
+        logging.INFO if args.command == "migrate" else logging.WARNING
+    )
     try:
         if args.command == "serve":
             settings = Settings.from_env(host=args.host, port=args.port, threads=args.threads)
@@ -125,10 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings)
         return _token(settings, args.uid, args.ttl)
     except (ConfigurationError, ValueError) as error:
-        print(f"im-server: {error}", file=sys.stderr)
+        print(f"im-server: {_one_line(error)}", file=sys.stderr)
         return 2
     except ConnectionError as error:  # StorageUnavailable, AuthUnavailable at start-up
-        print(f"im-server: cannot start: {error}", file=sys.stderr)
+        print(f"im-server: cannot start: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
