@@ -10,6 +10,9 @@ For a namespace ``ns`` and a user ``uid``:
   expire (caller's clock, ms), so that "is this user online?" never scans keys.
 - ``ns:{uid}:p``: a hash ``{type, time}`` of the user's most recent call, kept
   ``LAST_SEEN_KEEP_MS`` so that ``last_seen`` survives the sessions.
+- ``ns:{uid}:v`` and ``ns:{uid}:e``: the inbox hint (see the port): a counter of
+  messages noted for the user, and the counter's value when the inbox was last seen
+  empty, which lapses after ``INBOX_HINT_TTL_MS``. ``touch`` reads both.
 
 A session is live when its key exists (Redis' own clock) *and* its score is later than
 the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree with
@@ -32,9 +35,9 @@ from redis.retry import Retry
 
 from im_adapters import ConfigurationError
 from im_core.models import Presence, Session, SessionToken
-from im_core.ports import SessionStoreUnavailable
+from im_core.ports import INBOX_HINT_TTL_MS, SessionStoreUnavailable
 
-__all__ = ["LAST_SEEN_KEEP_MS", "RedisSessionStore"]
+__all__ = ["INBOX_VERSION_KEEP_MS", "LAST_SEEN_KEEP_MS", "RedisSessionStore"]
 
 LAST_SEEN_KEEP_MS = 30 * 24 * 3600 * 1000
 """How long a user's last call is remembered after its sessions have gone."""
@@ -62,8 +65,10 @@ redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return 1
 """
 
-# KEYS: session, zset, presence. ARGV: secret, cmd, now_ms, ttl_ms, keep_ms, expiry.
-# Returns the session's client type, or nil (changing nothing live) if it is dead.
+# KEYS: session, zset, presence, inbox version, inbox-empty mark.
+# ARGV: secret, cmd, now_ms, ttl_ms, keep_ms, expiry.
+# Returns {client type, inbox version, 1 if the inbox is known empty else 0}, or nil
+# (changing nothing live) if the session is dead.
 _TOUCH = """
 local now = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
@@ -85,8 +90,25 @@ if not last or now >= last then
   redis.call('HSET', KEYS[3], 'type', ctype, 'time', ARGV[3])
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
-return ctype
+local version = redis.call('GET', KEYS[4]) or '0'
+local known_empty = 0
+if redis.call('GET', KEYS[5]) == version then
+  known_empty = 1
+end
+return {ctype, version, known_empty}
 """
+
+# KEYS: inbox version, inbox-empty mark. ARGV: the version seen empty, mark ttl_ms.
+# Compare-and-set: a message noted since the pull began keeps the inbox "not empty".
+_NOTE_EMPTY = """
+if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+"""
+
+INBOX_VERSION_KEEP_MS = 24 * 3600 * 1000
+"""How long an idle user's inbox version is kept; once gone it reads "not known empty"."""
 
 # KEYS: zset, presence. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
 # Returns {1, type, time} of the most recent live session, else {0, type, time} of
@@ -154,6 +176,7 @@ class RedisSessionStore:
         self._pool: redis.ConnectionPool | None = None
         self._create = client.register_script(_CREATE)
         self._touch = client.register_script(_TOUCH)
+        self._note_empty = client.register_script(_NOTE_EMPTY)
 
     @classmethod
     def from_url(
@@ -220,13 +243,28 @@ class RedisSessionStore:
     ) -> Session | None:
         _check_ttl(ttl_ms)
         with _translated("touch a session"):
-            client_type = self._touch(
-                keys=self._keys(token),
+            reply = self._touch(
+                keys=[*self._keys(token), *self._inbox_keys(token.uid)],
                 args=[token.secret, command, now_ms, ttl_ms, LAST_SEEN_KEEP_MS, now_ms + ttl_ms],
             )
-        if client_type is None:
+        if reply is None:
             return None
-        return Session(token, _text(client_type), command, now_ms)
+        client_type, version, known_empty = reply
+        return Session(token, _text(client_type), command, now_ms, int(version),
+                       int(known_empty) == 1)
+
+    def note_new_message(self, uid: str) -> None:
+        version, _ = self._inbox_keys(uid)
+        with _translated("note a new message"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.incr(version)
+            pipe.pexpire(version, INBOX_VERSION_KEEP_MS)
+            pipe.execute()
+
+    def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None:
+        with _translated("note an empty inbox"):
+            self._note_empty(keys=list(self._inbox_keys(uid)),
+                             args=[version, INBOX_HINT_TTL_MS])
 
     def delete(self, token: SessionToken) -> None:
         session, zset, _ = self._keys(token)
@@ -265,6 +303,11 @@ class RedisSessionStore:
             base = f"{self._ns}:{{{uid}}}"
             pipe.evalsha(_PRESENCE_SHA, 2, f"{base}:z", f"{base}:p", now_ms, f"{base}:s:")
         return list(pipe.execute())
+
+    def _inbox_keys(self, uid: str) -> tuple[str, str]:
+        """The inbox-hint keys of ``uid``: its version counter and its empty mark."""
+        base = f"{self._ns}:{{{uid}}}"
+        return f"{base}:v", f"{base}:e"
 
     def _keys(self, token: SessionToken) -> tuple[str, str, str]:
         """The session, session-index and last-call keys of ``token``'s user."""

@@ -113,7 +113,15 @@ class ChatService:
         """Delete what the client acknowledged, then return what is waiting for it."""
         ack = check_msgid(ack, "ack")
         limit = check_limit(limit, "limit", PULL_LIMIT_MAX)
-        return self.mailbox.pull(session.uid, ack, limit)
+        if session.inbox_known_empty:
+            # Seen empty and nothing sent since: nothing to return, nothing to delete.
+            return Inbox((), False)
+        inbox = self.mailbox.pull(session.uid, ack, limit)
+        if not inbox.messages:
+            self.sessions.note_inbox_empty(
+                session.uid, session.inbox_version, self.clock.now_ms()
+            )
+        return inbox
 
     def send(
         self, session: Session, to: object, body: object, client_msg_id: object = None
@@ -131,7 +139,13 @@ class ChatService:
         to = check_uid(to, "to")
         body = check_body(body)
         client_msg_id = check_client_msg_id(client_msg_id)
-        return self.mailbox.send(session.uid, to, body, client_msg_id, self.clock.now_ms())
+        message, created = self.mailbox.send(
+            session.uid, to, body, client_msg_id, self.clock.now_ms()
+        )
+        # After the commit, so that a heartbeat racing this send cannot mark the inbox
+        # empty behind it; also on a retry, so that a note lost to an outage is redone.
+        self.sessions.note_new_message(message.recipient)
+        return message, created
 
     def history(
         self,

@@ -6,9 +6,10 @@ Each module holds one port, its contract (in the docstring) and its errors.
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
 from im_core.ports.mailbox import MailboxRepository, MailboxUnavailable, UnknownUser
-from im_core.ports.sessions import SessionStore, SessionStoreUnavailable
+from im_core.ports.sessions import INBOX_HINT_TTL_MS, SessionStore, SessionStoreUnavailable
 
 __all__ = [
+    "INBOX_HINT_TTL_MS",
     "AuthError",
     "AuthUnavailable",
     "Clock",

@@ -266,3 +266,66 @@ def test_a_uid_asked_twice_is_answered_once(store: SessionStore, now: int) -> No
 
 def test_ping_answers(store: SessionStore) -> None:
     store.ping()
+
+
+def hint(store: SessionStore, session: SessionToken, at: int) -> tuple[int, bool]:
+    touched = store.touch(session, "heartbeat", at, TTL)
+    assert touched is not None
+    return touched.inbox_version, touched.inbox_known_empty
+
+
+def test_a_new_user_s_inbox_is_not_known_empty(store: SessionStore, now: int) -> None:
+    alice = login(store, now)
+    assert hint(store, alice, now + 1)[1] is False
+
+
+def test_an_inbox_seen_empty_is_known_empty_until_a_new_message_is_noted(
+    store: SessionStore, now: int
+) -> None:
+    alice = login(store, now)
+    version, _ = hint(store, alice, now + 1)
+    store.note_inbox_empty("alice", version, now + 2)
+    assert hint(store, alice, now + 3) == (version, True)
+    store.note_new_message("alice")
+    newer, known_empty = hint(store, alice, now + 4)
+    assert newer != version and known_empty is False
+
+
+def test_an_empty_mark_from_before_a_new_message_is_refused(store: SessionStore, now: int
+                                                            ) -> None:
+    """The race it guards: a pull finds nothing, a send commits and is noted, then the
+    pull's "empty" arrives; it must not hide the new message."""
+    alice = login(store, now)
+    version, _ = hint(store, alice, now + 1)
+    store.note_new_message("alice")
+    store.note_inbox_empty("alice", version, now + 2)
+    assert hint(store, alice, now + 3)[1] is False
+
+
+def test_the_inbox_hint_is_per_user_and_shared_by_the_user_s_sessions(
+    store: SessionStore, now: int
+) -> None:
+    phone, pc, bob = login(store, now), login(store, now), login(store, now, "bob")
+    version, _ = hint(store, phone, now + 1)
+    store.note_inbox_empty("alice", version, now + 2)
+    assert hint(store, pc, now + 3)[1] is True
+    assert hint(store, bob, now + 3)[1] is False
+    store.note_new_message("bob")
+    assert hint(store, phone, now + 4)[1] is True
+
+
+def test_an_empty_mark_lapses_so_a_lost_note_only_delays_a_message(
+    store: SessionStore, now: int
+) -> None:
+    from im_core.ports import INBOX_HINT_TTL_MS
+
+    alice = login(store, now)
+    version, _ = hint(store, alice, now + 1)
+    store.note_inbox_empty("alice", version, now + 2)
+    if isinstance(store, InMemorySessionStore):
+        assert hint(store, alice, now + INBOX_HINT_TTL_MS // 2)[1] is True
+        assert hint(store, alice, now + 2 + INBOX_HINT_TTL_MS)[1] is False
+    else:
+        client = store._client  # the mark's TTL is Redis' own clock: read it
+        ttl = client.pttl(store._inbox_keys("alice")[1])
+        assert 0 < ttl <= INBOX_HINT_TTL_MS
