@@ -1,10 +1,10 @@
 """Build an SQLAlchemy engine that fails fast and behaves the same on every backend.
 
 A chat server must answer "the database is down" within a bounded time rather than
-hang a request thread, so every engine gets: a pre-ping on checkout (a connection
-killed by the server or a proxy is replaced instead of failing the request), a
-bounded wait for a pooled connection, connect timeouts, and per-backend statement and
-lock timeouts. Backend-specific choices:
+hang a request thread, so every engine gets a bounded wait for a pooled connection,
+connect timeouts, and per-backend statement and lock timeouts. (Connections killed by
+the server or a proxy are replaced by ``SqlMailbox``'s retry, without a ping per
+checkout.) Backend-specific choices:
 
 - PostgreSQL (psycopg 3): ``statement_timeout`` and ``lock_timeout`` as session
   options.
@@ -71,7 +71,9 @@ def create_engine_from_url(url: str, *, pool_size: int = 16, timeout: float = 5.
         raise _missing(backend, extra) from error
     parsed = parsed.set(drivername=f"{backend}+{driver}")
     seconds = max(1, math.ceil(timeout))
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # No pool_pre_ping: a ping per checkout is a round trip per request. SqlMailbox
+    # retries repeatable work on a fresh connection instead (see its docstring).
+    options: dict[str, Any] = {}
     connect_args: dict[str, Any] = {}
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":

@@ -17,6 +17,7 @@ The statements are built once, at import time; an instance holds only its engine
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -78,6 +79,46 @@ _HISTORY = (
     .order_by(messages.c.msgid.desc())
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+# PostgreSQL does a whole send in one statement, so one round trip: data-modifying
+# CTEs run in the statement's single transaction. The INSERT reads its row from the
+# locked ``target``, so the msgid is allocated after the recipient's lock is held, as
+# in the portable path. ``earlier`` uses the statement's snapshot, taken before the lock
+# wait: a racing retry that committed meanwhile makes the INSERT hit the unique
+# constraint, and the caller re-reads (the same backstop as the portable path).
+_PG_SEND = sa.text(
+    """
+WITH target AS (
+    SELECT uid FROM users WHERE uid = :recipient FOR UPDATE
+), earlier AS (
+    SELECT msgid, sender, recipient, body, sent_at, client_msg_id FROM messages
+    WHERE sender = :sender AND client_msg_id = :client_msg_id
+), stored AS (
+    INSERT INTO messages (conversation, sender, recipient, body, sent_at, client_msg_id)
+    SELECT :conversation, :sender, target.uid, :body, :sent_at, :client_msg_id
+    FROM target WHERE NOT EXISTS (SELECT 1 FROM earlier)
+    RETURNING msgid, sender, recipient, body, sent_at, client_msg_id
+), inboxed AS (
+    INSERT INTO offline (recipient, msgid) SELECT recipient, msgid FROM stored
+)
+SELECT msgid, sender, recipient, body, sent_at, client_msg_id, true AS created FROM stored
+UNION ALL
+SELECT msgid, sender, recipient, body, sent_at, client_msg_id, false FROM earlier
+"""
+)
+# The ack's DELETE and the read in one statement: both see the statement's snapshot,
+# so the read excludes what the DELETE removes by its own ``msgid > :ack``.
+_PG_ACK_AND_PULL = sa.text(
+    """
+WITH acked AS (
+    DELETE FROM offline WHERE recipient = :uid AND msgid <= :ack
+)
+SELECT m.msgid, m.sender, m.recipient, m.body, m.sent_at, m.client_msg_id
+FROM offline o JOIN messages m ON m.msgid = o.msgid
+WHERE o.recipient = :uid AND o.msgid > :ack
+ORDER BY o.msgid
+LIMIT :limit
+"""
+)
 _KNOWN = sa.select(users.c.uid).where(users.c.uid.in_(sa.bindparam("uids", expanding=True)))
 _CONTACTS = sa.select(contacts.c.contact).where(contacts.c.owner == sa.bindparam("uid"))
 _REMOVE_CONTACT = sa.delete(contacts).where(
@@ -131,6 +172,17 @@ class SqlMailbox:
     The engine's settings are part of the correctness argument (READ COMMITTED on
     MySQL, ``BEGIN IMMEDIATE`` on SQLite), so build it with that function. The schema
     must be at head (``upgrade_to_head``); this class does not check.
+
+    Round trips are the cost on the hot path, so:
+
+    - on PostgreSQL, work that is one statement runs in autocommit (no ``BEGIN``/
+      ``COMMIT``), and that includes a whole send and an ack with its pull
+      (``_PG_SEND``, ``_PG_ACK_AND_PULL``);
+    - connections are not pinged on every checkout. A connection the server killed
+      fails its first statement; SQLAlchemy then invalidates the pool, and work that
+      is safe to repeat (everything but a send without ``client_msg_id``) is run once
+      more on a fresh connection. A send without ``client_msg_id`` pings first, since
+      a resend after a lost reply could store it twice.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -139,6 +191,12 @@ class SqlMailbox:
             raise ConfigurationError(f"unsupported database {engine.dialect.name!r}")
         self._engine = engine
         self._login, self._add_contact = upserts
+        self._postgres = engine.dialect.name == "postgresql"
+        # psycopg switches autocommit on the client side, for free. PyMySQL would send
+        # a SET each way (two round trips to save one), and SQLite is local.
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else None
+        )
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SqlMailbox:
@@ -155,7 +213,7 @@ class SqlMailbox:
 
     def record_login(self, uid: str, client_type: str, at_ms: int) -> None:
         params = {"uid": uid, "first_seen": at_ms, "last_login": at_ms, "client_type": client_type}
-        self._run(lambda conn: conn.execute(self._login, params))
+        self._run(lambda conn: conn.execute(self._login, params), single=True)
 
     def known_users(self, uids: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(uids))
@@ -169,7 +227,7 @@ class SqlMailbox:
                 found.update(conn.execute(_KNOWN, {"uids": chunk}).scalars())
             return found
 
-        return self._run(work, read_only=True)
+        return self._run(work, read_only=True, single=True)
 
     def send(
         self,
@@ -179,7 +237,22 @@ class SqlMailbox:
         client_msg_id: str | None,
         sent_at: int,
     ) -> tuple[Message, bool]:
-        def work(conn: sa.Connection) -> tuple[Message, bool]:
+        params = {
+            "conversation": conversation_key(sender, recipient),
+            "sender": sender,
+            "recipient": recipient,
+            "body": body,
+            "sent_at": sent_at,
+            "client_msg_id": client_msg_id,
+        }
+
+        def in_one_statement(conn: sa.Connection) -> tuple[Message, bool]:
+            row = conn.execute(_PG_SEND, params).first()
+            if row is None:
+                raise UnknownUser(recipient)
+            return Message(*row[:6]), bool(row[6])
+
+        def in_a_transaction(conn: sa.Connection) -> tuple[Message, bool]:
             # The lock comes first: it orders this recipient's sends (module docstring).
             locked = conn.execute(_LOCK_RECIPIENT, {"uid": recipient}).first()
             if client_msg_id is not None:
@@ -188,43 +261,46 @@ class SqlMailbox:
                     return earlier, False
             if locked is None:
                 raise UnknownUser(recipient)
-            inserted = conn.execute(
-                _INSERT_MESSAGE,
-                {
-                    "conversation": conversation_key(sender, recipient),
-                    "sender": sender,
-                    "recipient": recipient,
-                    "body": body,
-                    "sent_at": sent_at,
-                    "client_msg_id": client_msg_id,
-                },
-            ).inserted_primary_key
+            inserted = conn.execute(_INSERT_MESSAGE, params).inserted_primary_key
             assert inserted is not None
             msgid: int = inserted[0]
             conn.execute(_INSERT_OFFLINE, {"recipient": recipient, "msgid": msgid})
             return Message(msgid, sender, recipient, body, sent_at, client_msg_id), True
 
         try:
-            return self._run(work, conflict=True)
+            return self._run(
+                in_one_statement if self._postgres else in_a_transaction,
+                single=self._postgres,
+                conflict=True,
+                repeatable=client_msg_id is not None,
+            )
         except _Conflict as conflict:
             # Same (sender, client_msg_id) committed meanwhile by a send that did not
             # wait for our lock (to another recipient): theirs is the message.
             if client_msg_id is not None:
                 earlier = self._run(
-                    lambda conn: _find_sent(conn, sender, client_msg_id), read_only=True
+                    lambda conn: _find_sent(conn, sender, client_msg_id),
+                    read_only=True,
+                    single=True,
                 )
                 if earlier is not None:
                     return earlier, False
             raise MailboxUnavailable("the message could not be stored") from conflict.__cause__
 
     def pull(self, uid: str, ack: int | None, limit: int) -> Inbox:
+        params = {"uid": uid, "ack": ack, "limit": limit + 1}
+
         def work(conn: sa.Connection) -> Inbox:
-            if ack is not None:
-                conn.execute(_DELETE_ACKED, {"uid": uid, "ack": ack})
-            rows = conn.execute(_PULL, {"uid": uid, "limit": limit + 1}).all()
+            if ack is None:
+                rows = conn.execute(_PULL, params).all()
+            elif self._postgres:
+                rows = conn.execute(_PG_ACK_AND_PULL, params).all()
+            else:
+                conn.execute(_DELETE_ACKED, params)
+                rows = conn.execute(_PULL, params).all()
             return Inbox(tuple(Message(*row) for row in rows[:limit]), len(rows) > limit)
 
-        return self._run(work, read_only=ack is None)
+        return self._run(work, read_only=ack is None, single=ack is None or self._postgres)
 
     def history(
         self, uid: str, peer: str, before: int | None, after: int | None, limit: int
@@ -238,12 +314,15 @@ class SqlMailbox:
         return self._run(
             lambda conn: [Message(*row) for row in conn.execute(_HISTORY, params)],
             read_only=True,
+            single=True,
         )
 
     def contacts(self, uid: str) -> list[str]:
         # Sorted here, by code point: a database collation may order "Bob" after "alice".
         found = self._run(
-            lambda conn: list(conn.execute(_CONTACTS, {"uid": uid}).scalars()), read_only=True
+            lambda conn: list(conn.execute(_CONTACTS, {"uid": uid}).scalars()),
+            read_only=True,
+            single=True,
         )
         return sorted(found)
 
@@ -258,37 +337,56 @@ class SqlMailbox:
         self._run(work)
 
     def remove_contact(self, uid: str, contact: str) -> None:
-        self._run(lambda conn: conn.execute(_REMOVE_CONTACT, {"uid": uid, "contact": contact}))
+        self._run(
+            lambda conn: conn.execute(_REMOVE_CONTACT, {"uid": uid, "contact": contact}),
+            single=True,
+        )
 
     def ping(self) -> None:
-        self._run(lambda conn: conn.execute(_PING), read_only=True)
+        self._run(lambda conn: conn.execute(_PING), read_only=True, single=True)
 
     def _run(
         self,
         work: Callable[[sa.Connection], T],
         *,
         read_only: bool = False,
+        single: bool = False,
         conflict: bool = False,
+        repeatable: bool = True,
     ) -> T:
-        """Run ``work`` in one transaction; every database failure is ``MailboxUnavailable``.
+        """Run ``work`` as one unit; every database failure is ``MailboxUnavailable``.
+
+        Args:
+            work: the statements; it gets a connection and returns the result.
+            read_only: ``work`` writes nothing (SQLite then begins deferred).
+            single: ``work`` is one statement (or reads only), so it needs no
+                transaction of its own: it runs in autocommit where that saves round trips.
+            conflict: an integrity error is the caller's to resolve (``_Conflict``).
+            repeatable: running ``work`` twice is harmless. Only then is it run again
+                after a lost connection, when the first run may have committed.
 
         A transaction the database chose as a deadlock victim was rolled back whole, so
-        it is run again. Nothing else is retried: after a lost connection the commit
-        may have happened, and running a send twice would store it twice.
+        it is always run again.
         """
+        engine = self._autocommit if single and self._autocommit is not None else self._engine
         for attempt in range(1, _ATTEMPTS + 1):
+            started = False  # whether ``work`` may have reached the database
             try:
-                with self._engine.connect() as conn:
+                with engine.connect() as conn:
                     if read_only:
                         conn.execution_options(**{READ_ONLY: True})
-                    with conn.begin():
+                    with contextlib.nullcontext() if engine is self._autocommit else conn.begin():
+                        if not repeatable:
+                            conn.execute(_PING)
+                        started = True
                         return work(conn)
             except sa.exc.IntegrityError as error:
                 if conflict:
                     raise _Conflict from error
                 raise _unavailable(error) from error
             except sa.exc.DBAPIError as error:
-                if attempt < _ATTEMPTS and _transient(error):
+                lost = error.connection_invalidated and (repeatable or not started)
+                if attempt < _ATTEMPTS and (_transient(error) or lost):
                     continue
                 raise _unavailable(error) from error
             except sa.exc.SQLAlchemyError as error:

@@ -148,6 +148,31 @@ def test_pooled_connections_killed_by_the_server_are_replaced(
         assert all(pool.map(lambda _: mailbox.known_users(["alice"]), range(6)))
 
 
+@pytest.mark.parametrize("first_call", ["pull", "ack", "history", "send-with-key"])
+def test_the_first_call_after_the_server_killed_the_pool_succeeds(
+    mailbox: SqlMailbox, server_url: str, first_call: str
+) -> None:
+    """Without a ping per checkout: repeatable work is retried on a fresh connection."""
+    sent, _ = mailbox.send("alice", "bob", "before", "k-0", 2)
+    with mailbox.engine.connect(), mailbox.engine.connect():
+        pass
+    kill(server_url, other_sessions(server_url))
+
+    if first_call == "pull":
+        assert mailbox.pull("bob", None, 10).messages == (sent,)
+    elif first_call == "ack":
+        assert mailbox.pull("bob", sent.msgid, 10).messages == ()
+    elif first_call == "history":
+        assert mailbox.history("alice", "bob", None, None, 10) == [sent]
+    else:
+        again, created = mailbox.send("alice", "bob", "before", "k-0", 3)
+        assert (again, created) == (sent, False)
+        message, created = mailbox.send("alice", "bob", "after", "k-1", 3)
+        assert created
+        assert [m.msgid for m in mailbox.pull("bob", None, 10).messages] == [
+            sent.msgid, message.msgid]
+
+
 def test_a_send_killed_mid_transaction_leaves_nothing_behind(
     mailbox: SqlMailbox, server_url: str
 ) -> None:
