@@ -1,0 +1,63 @@
+"""The stack's own limit: a Falcon app with one resource, served like ``im-server``.
+
+``POST /bare`` parses a small JSON body and answers a small JSON body; nothing else
+happens. ``python -m bench.bare_app --port P --threads 8`` serves it with the same
+waitress settings as ``im-server serve`` (``im_http.cli``), so the ratio of a scenario's
+throughput to this app's is the share of the HTTP stack's limit the IM keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import falcon
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class Bare:
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        # Read the way im_http.app.read_json does: bounded read, then json.loads.
+        raw = req.bounded_stream.read(MAX_REQUEST_BYTES + 1)
+        body: dict[str, Any] = json.loads(raw) if raw else {}
+        resp.media = {"pong": body.get("ping"), "messages": [], "more": False}
+
+
+class Health:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+def create_app() -> falcon.App[falcon.Request, falcon.Response]:
+    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    app.add_route("/bare", Bare())
+    app.add_route("/healthz", Health())
+    return app
+
+
+def main() -> None:
+    import waitress
+
+    parser = argparse.ArgumentParser(prog="bench.bare_app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    # The same settings as im_http.cli._serve.
+    waitress.serve(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        ident="bare",
+        connection_limit=1000,
+        channel_timeout=30,
+        max_request_body_size=1024 * 1024,
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
