@@ -1,8 +1,8 @@
 """The stack's own limit: a Falcon app with one resource, served like ``im-server``.
 
 ``POST /bare`` parses a small JSON body and answers a small JSON body; nothing else
-happens. ``python -m bench.bare_app --port P --threads 8`` serves it with the same
-waitress settings as ``im-server serve`` (``im_http.cli``), so the ratio of a scenario's
+happens. ``python -m bench.bare_app --port P --threads 8`` serves it with
+``im_http.server.serve``, exactly as ``im-server serve`` is served, so the ratio of a scenario's
 throughput to this app's is the share of the HTTP stack's limit the IM keeps.
 """
 
@@ -38,25 +38,15 @@ def create_app() -> falcon.App[falcon.Request, falcon.Response]:
 
 
 def main() -> None:
-    import waitress
+    from im_http.server import serve
 
     parser = argparse.ArgumentParser(prog="bench.bare_app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    # The same settings as im_http.cli._serve.
-    waitress.serve(
-        create_app(),
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        ident="bare",
-        connection_limit=1000,
-        channel_timeout=30,
-        max_request_body_size=1024 * 1024,
-        clear_untrusted_proxy_headers=True,
-    )
+    # Exactly how im-server is served (waitress settings and process settings alike).
+    serve(create_app(), host=args.host, port=args.port, threads=args.threads)
 
 
 if __name__ == "__main__":

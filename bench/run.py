@@ -861,15 +861,17 @@ class Bench:
                 players = prepare_players(client, secret, workdir, args.players,
                                           backend.direct_url)
                 result["scenarios"] = self.measure(backend, players, [im_port], [bare_port],
-                                                   SCENARIOS, server_pid=server.pid,
+                                                   args.scenarios, server_pid=server.pid,
                                                    workdir=workdir)
-                if args.workers > 1 and backend.session_url != "memory://":
+                if "heartbeat_empty" not in args.scenarios:
+                    pass
+                elif args.workers > 1 and backend.session_url != "memory://":
                     result["workers"] = self.measure_workers(backend, env, workdir, players,
                                                              im_port, bare_port)
                 elif args.workers > 1:
                     result["workers_note"] = ("embedded keeps sessions in process memory: "
                                               "one process by design, --workers not run")
-                if args.scale:
+                if args.scale and set(SCALE_SCENARIOS) <= set(args.scenarios):
                     log("scale: filling 1,000,000 history rows and 100,000 inbox rows")
                     result["scale_fill"] = scale_fill(backend.direct_url)
                     log(f"scale: {result['scale_fill']}")
@@ -1023,7 +1025,7 @@ def report(results: list[dict[str, Any]], memory: dict[str, Any],
                    "| ratio to bare | p99 / bare p99 | target |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         sc = res["scenarios"]
-        for key in SCENARIOS:
+        for key in (k for k in SCENARIOS if k in sc):
             s = sc[key]
             target = ""
             if key in TARGETS:
@@ -1042,7 +1044,9 @@ def report(results: list[dict[str, Any]], memory: dict[str, Any],
                        f"{fmt(s['ratio'], 2)} | {fmt(s['p99_ratio'], 2)} | {target} |")
         out.append("")
         out.append("Per-round ratios: " + "; ".join(
-            f"{k} {sc[k]['rounds']}" for k in SCENARIOS) + "\n")
+            f"{k} {sc[k]['rounds']}" for k in SCENARIOS if k in sc) + "\n")
+        if "heartbeat_empty" not in sc:
+            continue
         hb = sc["heartbeat_empty"]["rps"]
         online = (f"Online players per node (heartbeat req/s x {HEARTBEAT_INTERVAL:g} s "
                   f"interval), 1 process: **{fmt(hb * HEARTBEAT_INTERVAL)}**")
@@ -1335,6 +1339,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="im-server processes for the multi-process heartbeat run "
                              "(default: the number of cores; 1 skips it)")
     parser.add_argument("--players", type=int, default=400, help="players per scenario")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="comma-separated subset of: " + ", ".join(SCENARIOS))
     parser.add_argument("--scale", action="store_true",
                         help="also fill 1,000,000 history and 100,000 inbox rows and rerun")
     parser.add_argument("--profile", action="store_true",
@@ -1343,6 +1349,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the results to docs/performance.md")
     parser.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.scenarios = tuple(k for k in SCENARIOS if k in args.scenarios.split(","))
+    if not args.scenarios:
+        parser.error("--scenarios names none of: " + ", ".join(SCENARIOS))
     if args.memory_probe:
         memory_probe()
         return 0

@@ -4,28 +4,34 @@ Each user's keys carry the hash tag ``{uid}`` so that they all live in one Redis
 Cluster slot; every call then touches a single slot and scripts may use several keys.
 For a namespace ``ns`` and a user ``uid``:
 
-- ``ns:{uid}:s:<secret>``: one session, a hash ``{type, cmd, time}`` (client type,
-  last command, time of the last call in ms) that expires ``ttl_ms`` after that call.
-- ``ns:{uid}:z``: a sorted set of the user's session secrets scored by the time they
-  expire (caller's clock, ms), so that "is this user online?" never scans keys.
-- ``ns:{uid}:p``: a hash ``{type, time}`` of the user's most recent call, kept
-  ``LAST_SEEN_KEEP_MS`` so that ``last_seen`` survives the sessions.
-- ``ns:{uid}:v`` and ``ns:{uid}:e``: the inbox hint (see the port): a counter of
-  messages noted for the user, and the counter's value when the inbox was last seen
-  empty, which lapses after ``INBOX_HINT_TTL_MS``. ``touch`` reads both.
+- ``ns:{uid}:s:<secret>``: one session, a hash ``{type, cmd, time, exp}`` (client
+  type, last command, time of the last call, when it expires by the caller's clock;
+  all ms) that Redis expires ``ttl_ms`` after that call.
+- ``ns:{uid}:z``: a sorted set of the user's session secrets scored by ``exp``, so
+  that "is this user online?" never scans keys.
+- ``ns:{uid}:u``: the user's hash: ``type`` and ``time`` of the most recent call
+  (``last_seen`` outlives the sessions: kept ``USER_KEEP_MS``), and the inbox hint
+  (see the port): ``v`` counts messages noted for the user, ``e`` is the ``v`` at
+  which the inbox was last seen empty and ``eu`` when that mark lapses.
 
-A session is live when its key exists (Redis' own clock) *and* its score is later than
-the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree with
-the in-memory store. ``touch``, ``create``, ``delete`` and ``presence`` each cost one
-round trip: Lua scripts run by ``EVALSHA`` (reloaded by themselves after a Redis
-restart), a ``MULTI`` block, and a pipeline of one script call per uid.
+A session is live when its key exists (Redis' own clock) *and* its ``exp`` is later
+than the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree
+with the in-memory store. Every call is one round trip: ``touch``, ``create`` and the
+hint's compare-and-set are Lua scripts run by ``EVALSHA`` (loaded again by themselves
+after a Redis restart); ``presence`` pipelines one script call per uid.
+
+The hot calls skip redis-py's command machinery (``Redis.execute_command``), which
+costs three times the system calls' CPU on a loopback round trip: they pack the
+command once and talk to a pooled connection directly (``_call``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -37,84 +43,73 @@ from im_adapters import ConfigurationError
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import INBOX_HINT_TTL_MS, SessionStoreUnavailable
 
-__all__ = ["INBOX_VERSION_KEEP_MS", "LAST_SEEN_KEEP_MS", "RedisSessionStore"]
-
-LAST_SEEN_KEEP_MS = 30 * 24 * 3600 * 1000
-"""How long a user's last call is remembered after its sessions have gone."""
+__all__ = ["USER_KEEP_MS", "RedisSessionStore"]
 
 # Times and scores travel as decimal strings from Python and are written as such, so
 # Lua's number formatting never touches them.
 
-# KEYS: session, zset, presence. ARGV: secret, type, cmd, time, ttl_ms, keep_ms, expiry.
-# Replaces any session with the same token, then refreshes the user's index.
+# KEYS: session, zset, user. ARGV: secret, type, cmd, time, ttl_ms, keep_ms, exp.
+# Replaces any session with the same token; trims the user's expired sessions.
 _CREATE = """
-local now = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4])
+redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIRE', KEYS[2], math.max(ttl, tonumber(top[2]) - now))
-local last = tonumber(redis.call('HGET', KEYS[3], 'time'))
-if not last or now >= last then
-  redis.call('HSET', KEYS[3], 'type', ARGV[2], 'time', ARGV[4])
-end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[3], 'type', ARGV[2], 'time', ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return 1
 """
 
-# KEYS: session, zset, presence, inbox version, inbox-empty mark.
-# ARGV: secret, cmd, now_ms, ttl_ms, keep_ms, expiry.
+# KEYS: session, zset, user. ARGV: secret, cmd, now_ms, ttl_ms, keep_ms, exp.
 # Returns {client type, inbox version, 1 if the inbox is known empty else 0}, or nil
-# (changing nothing live) if the session is dead.
+# (changing nothing live) if the session is dead. One TTL serves every session, so the
+# session touched last expires last: its expiry is the zset's.
 _TOUCH = """
 local now = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
-local ctype = redis.call('HGET', KEYS[1], 'type')
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not ctype or not score or tonumber(score) <= now then
+local s = redis.call('HMGET', KEYS[1], 'type', 'exp')
+if not s[1] or tonumber(s[2]) <= now then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
   return false
 end
-redis.call('HSET', KEYS[1], 'cmd', ARGV[2], 'time', ARGV[3])
+redis.call('HSET', KEYS[1], 'cmd', ARGV[2], 'time', ARGV[3], 'exp', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIRE', KEYS[2], math.max(ttl, tonumber(top[2]) - now))
-local last = tonumber(redis.call('HGET', KEYS[3], 'time'))
-if not last or now >= last then
-  redis.call('HSET', KEYS[3], 'type', ctype, 'time', ARGV[3])
-end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local u = redis.call('HMGET', KEYS[3], 'v', 'e', 'eu')
+redis.call('HSET', KEYS[3], 'type', s[1], 'time', ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
-local version = redis.call('GET', KEYS[4]) or '0'
+local version = u[1] or '0'
 local known_empty = 0
-if redis.call('GET', KEYS[5]) == version then
+if u[2] == version and tonumber(u[3] or '0') > now then
   known_empty = 1
 end
-return {ctype, version, known_empty}
+return {s[1], version, known_empty}
 """
 
-# KEYS: inbox version, inbox-empty mark. ARGV: the version seen empty, mark ttl_ms.
+# KEYS: user. ARGV: keep_ms. A message for the user was committed.
+_NOTE_NEW = """
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: user. ARGV: the version seen empty, when the mark lapses.
 # Compare-and-set: a message noted since the pull began keeps the inbox "not empty".
 _NOTE_EMPTY = """
-if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if (redis.call('HGET', KEYS[1], 'v') or '0') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'e', ARGV[1], 'eu', ARGV[2])
 end
 return 1
 """
 
-INBOX_VERSION_KEEP_MS = 24 * 3600 * 1000
-"""How long an idle user's inbox version is kept; once gone it reads "not known empty"."""
-
-# KEYS: zset, presence. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
+# KEYS: zset, user. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
 # Returns {1, type, time} of the most recent live session, else {0, type, time} of
 # the remembered last call, else nil. Read-only. The session keys it reads are not
 # declared (their secrets are only known inside) but share the zset's hash tag, hence
-# its slot. Its sha depends on the text alone, so a reload needs no bookkeeping.
+# its slot.
 _PRESENCE = """
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local best_type, best_time, best_raw = false, nil, nil
@@ -136,7 +131,22 @@ if p[1] and p[2] then
 end
 return false
 """
-_PRESENCE_SHA = hashlib.sha1(_PRESENCE.encode()).hexdigest()
+
+_SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text in {
+    "create": _CREATE, "touch": _TOUCH, "note_new": _NOTE_NEW, "note_empty": _NOTE_EMPTY,
+    "presence": _PRESENCE}.items()}
+
+USER_KEEP_MS = 30 * 24 * 3600 * 1000
+"""How long a user's last call and inbox hint are kept after the last activity."""
+
+
+class _Held:
+    """A pooled connection held by one thread (see ``RedisSessionStore._connection``)."""
+
+    __slots__ = ("__weakref__", "connection")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
 
 
 @contextlib.contextmanager
@@ -173,10 +183,8 @@ class RedisSessionStore:
             )
         self._client = client
         self._ns = namespace
+        self._local = threading.local()
         self._pool: redis.ConnectionPool | None = None
-        self._create = client.register_script(_CREATE)
-        self._touch = client.register_script(_TOUCH)
-        self._note_empty = client.register_script(_NOTE_EMPTY)
 
     @classmethod
     def from_url(
@@ -231,22 +239,17 @@ class RedisSessionStore:
     def create(self, session: Session, ttl_ms: int) -> None:
         _check_ttl(ttl_ms)
         token = session.token
-        with _translated("create a session"):
-            self._create(
-                keys=self._keys(token),
-                args=[token.secret, session.client_type, session.command,
-                      session.last_seen, ttl_ms, LAST_SEEN_KEEP_MS, session.last_seen + ttl_ms],
-            )
+        expires = session.last_seen + ttl_ms
+        self._script("create", "create a session", self._keys(token), token.secret,
+                     session.client_type, session.command, session.last_seen, ttl_ms,
+                     USER_KEEP_MS, expires)
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
     ) -> Session | None:
         _check_ttl(ttl_ms)
-        with _translated("touch a session"):
-            reply = self._touch(
-                keys=[*self._keys(token), *self._inbox_keys(token.uid)],
-                args=[token.secret, command, now_ms, ttl_ms, LAST_SEEN_KEEP_MS, now_ms + ttl_ms],
-            )
+        reply = self._script("touch", "touch a session", self._keys(token), token.secret,
+                             command, now_ms, ttl_ms, USER_KEEP_MS, now_ms + ttl_ms)
         if reply is None:
             return None
         client_type, version, known_empty = reply
@@ -254,17 +257,11 @@ class RedisSessionStore:
                        int(known_empty) == 1)
 
     def note_new_message(self, uid: str) -> None:
-        version, _ = self._inbox_keys(uid)
-        with _translated("note a new message"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.incr(version)
-            pipe.pexpire(version, INBOX_VERSION_KEEP_MS)
-            pipe.execute()
+        self._script("note_new", "note a new message", (self._user_key(uid),), USER_KEEP_MS)
 
     def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None:
-        with _translated("note an empty inbox"):
-            self._note_empty(keys=list(self._inbox_keys(uid)),
-                             args=[version, INBOX_HINT_TTL_MS])
+        self._script("note_empty", "note an empty inbox", (self._user_key(uid),), version,
+                     now_ms + INBOX_HINT_TTL_MS)
 
     def delete(self, token: SessionToken) -> None:
         session, zset, _ = self._keys(token)
@@ -296,23 +293,72 @@ class RedisSessionStore:
         with _translated("ping"):
             self._client.ping()
 
+    def _script(self, name: str, action: str, keys: Sequence[str], *args: object) -> Any:
+        """Run one of the store's scripts in one round trip, loading it if Redis lost it."""
+        text, sha = _SCRIPTS[name]
+        with _translated(action):
+            try:
+                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+            except NoScriptError:
+                self._call("SCRIPT", "LOAD", text)
+                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+
+    def _call(self, *command: object) -> Any:
+        """Send one command on this thread's connection and read its reply.
+
+        The same pool, timeouts and error classes as ``Redis.execute_command``, without
+        its per-call overhead. A connection error is tried once more on a fresh
+        socket (a restarted Redis leaves dead ones behind); a timeout is not, so a hung
+        Redis costs one timeout per call.
+        """
+        connection = self._connection()
+        for attempt in (1, 2):
+            try:
+                connection.send_packed_command(connection.pack_command(*command), False)
+                return connection.read_response()
+            except redis.ResponseError:
+                raise
+            except redis.ConnectionError:
+                connection.disconnect()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                connection.disconnect()  # a reply may be left unread: start afresh
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connection(self) -> Any:
+        """This thread's connection, taken from the pool once and kept.
+
+        Taking and returning a pooled connection costs more CPU than the round trip's
+        system calls; request threads live long (waitress keeps a fixed set), so each
+        keeps one. It goes back to the pool when its thread ends. The pool must hold
+        at least as many connections as threads use the store.
+        """
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
+            pool = self._client.connection_pool
+            held = _Held(pool.get_connection())
+            weakref.finalize(held, pool.release, held.connection)
+            self._local.held = held
+        return held.connection
+
     def _presence_replies(self, uids: list[str], now_ms: int) -> list[Any]:
         """One pipelined ``EVALSHA`` per uid: one round trip, one slot per command."""
+        sha = _SCRIPTS["presence"][1]
         pipe = self._client.pipeline(transaction=False)
         for uid in uids:
             base = f"{self._ns}:{{{uid}}}"
-            pipe.evalsha(_PRESENCE_SHA, 2, f"{base}:z", f"{base}:p", now_ms, f"{base}:s:")
+            pipe.evalsha(sha, 2, f"{base}:z", f"{base}:u", now_ms, f"{base}:s:")
         return list(pipe.execute())
 
-    def _inbox_keys(self, uid: str) -> tuple[str, str]:
-        """The inbox-hint keys of ``uid``: its version counter and its empty mark."""
-        base = f"{self._ns}:{{{uid}}}"
-        return f"{base}:v", f"{base}:e"
+    def _user_key(self, uid: str) -> str:
+        return f"{self._ns}:{{{uid}}}:u"
 
     def _keys(self, token: SessionToken) -> tuple[str, str, str]:
-        """The session, session-index and last-call keys of ``token``'s user."""
+        """The session, session-index and user keys of ``token``'s user."""
         base = f"{self._ns}:{{{token.uid}}}"
-        return f"{base}:s:{token.secret}", f"{base}:z", f"{base}:p"
+        return f"{base}:s:{token.secret}", f"{base}:z", f"{base}:u"
 
 
 def _check_ttl(ttl_ms: int) -> None:

@@ -38,10 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings) -> int:
-    import waitress
-
     from im_http.app import create_app
     from im_http.bootstrap import build_service
+    from im_http.server import serve
 
     built = build_service(settings)
     if built.dev_secret:
@@ -62,17 +61,7 @@ def _serve(settings: Settings) -> int:
         settings.session_store_url.split("://")[0], settings.database_url.split("://")[0],
     )
     try:
-        waitress.serve(
-            app,
-            host=settings.host,
-            port=settings.port,
-            threads=settings.threads,
-            ident="im-server",
-            connection_limit=1000,
-            channel_timeout=30,
-            max_request_body_size=1024 * 1024,
-            clear_untrusted_proxy_headers=True,
-        )
+        serve(app, host=settings.host, port=settings.port, threads=settings.threads)
     finally:
         built.close()
     return 0
