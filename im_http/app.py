@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 import falcon
+import falcon.media
+import orjson
 
 from im_core import ChatService, Message, Session
 from im_http.errors import ApiError, install_error_handling
@@ -58,8 +60,8 @@ def read_json(req: falcon.Request) -> dict[str, Any]:
         raise ApiError(415, "unsupported_media_type", "Unsupported media type",
                        "the request body must be application/json")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise _bad("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
@@ -270,6 +272,11 @@ def create_app(
     api = _Api(service, session_ttl, heartbeat_interval)
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = False
+    # orjson: several times faster than the json module on the hot path (measured
+    # with the benchmark's profile), and strict: it refuses lone surrogates.
+    json_handler = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     install_error_handling(app)
     document = json.dumps(openapi_document()).encode()
     for path, resource in ROUTES.items():

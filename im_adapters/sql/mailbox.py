@@ -312,7 +312,7 @@ class SqlMailbox:
             "limit": limit,
         }
         return self._run(
-            lambda conn: [Message(*row) for row in conn.execute(_HISTORY, params)],
+            lambda conn: [Message(*row) for row in conn.execute(_HISTORY, params).all()],
             read_only=True,
             single=True,
         )

@@ -102,7 +102,8 @@ def test_presence_of_no_uid_a_bad_uid_or_too_many_is_400(memory_stack: Stack,
     assert _code(result) == (400, "invalid_request")
 
 
-@pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b'"text"', b"\xff\xfe", b"null"])
+@pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b'"text"', b"\xff\xfe", b"null",
+                                 b'{"uid": "\\ud800"}', b'{"ack": 1e999}'])
 def test_a_body_that_is_not_a_json_object_is_400(memory_stack: Stack, raw: bytes) -> None:
     result = memory_stack.api.request(
         "POST", "/v1/login", body=raw, headers={"Content-Type": "application/json"}
