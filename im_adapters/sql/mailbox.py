@@ -18,7 +18,7 @@ The statements are built once, at import time; an instance holds only its engine
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -192,6 +192,10 @@ class SqlMailbox:
         self._engine = engine
         self._login, self._add_contact = upserts
         self._postgres = engine.dialect.name == "postgresql"
+        self._rendered: dict[sa.ClauseElement, str] = {}
+        self._driver_error: type[Exception] = (
+            engine.dialect.loaded_dbapi.Error if self._postgres else Exception
+        )
         # psycopg switches autocommit on the client side, for free. PyMySQL would send
         # a SET each way (two round trips to save one), and SQLite is local.
         self._autocommit = (
@@ -247,7 +251,8 @@ class SqlMailbox:
         }
 
         def in_one_statement(conn: sa.Connection) -> tuple[Message, bool]:
-            row = conn.execute(_PG_SEND, params).first()
+            rows = self._fetch(conn, _PG_SEND, params)
+            row = rows[0] if rows else None
             if row is None:
                 raise UnknownUser(recipient)
             return Message(*row[:6]), bool(row[6])
@@ -292,12 +297,12 @@ class SqlMailbox:
 
         def work(conn: sa.Connection) -> Inbox:
             if ack is None:
-                rows = conn.execute(_PULL, params).all()
+                rows = self._fetch(conn, _PULL, params)
             elif self._postgres:
-                rows = conn.execute(_PG_ACK_AND_PULL, params).all()
+                rows = self._fetch(conn, _PG_ACK_AND_PULL, params)
             else:
                 conn.execute(_DELETE_ACKED, params)
-                rows = conn.execute(_PULL, params).all()
+                rows = self._fetch(conn, _PULL, params)
             return Inbox(tuple(Message(*row) for row in rows[:limit]), len(rows) > limit)
 
         return self._run(work, read_only=ack is None, single=ack is None or self._postgres)
@@ -312,7 +317,7 @@ class SqlMailbox:
             "limit": limit,
         }
         return self._run(
-            lambda conn: [Message(*row) for row in conn.execute(_HISTORY, params).all()],
+            lambda conn: [Message(*row) for row in self._fetch(conn, _HISTORY, params)],
             read_only=True,
             single=True,
         )
@@ -344,6 +349,36 @@ class SqlMailbox:
 
     def ping(self) -> None:
         self._run(lambda conn: conn.execute(_PING), read_only=True, single=True)
+
+    def _fetch(
+        self, conn: sa.Connection, statement: Any, params: dict[str, Any]
+    ) -> Sequence[Any]:
+        """Run one hot-path statement and return all its rows.
+
+        On PostgreSQL the statement goes straight to psycopg, rendered once and prepared
+        on the server: SQLAlchemy's per-execution machinery cost more CPU than the
+        query itself (measured: about 600 µs against 350 µs for a history page).
+        psycopg's errors come back as SQLAlchemy's, so ``_run`` treats both alike.
+        """
+        if not self._postgres:
+            return conn.execute(statement, params).all()
+        sql = self._rendered.get(statement)
+        if sql is None:
+            sql = self._rendered[statement] = str(statement.compile(dialect=self._engine.dialect))
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(sql, params, prepare=True)
+                rows: Sequence[Any] = cursor.fetchall()
+                return rows
+        except self._driver_error as error:
+            lost = bool(driver.closed or driver.broken)
+            if lost:
+                conn.invalidate()
+            raise sa.exc.DBAPIError.instance(
+                sql, params, error, self._driver_error, connection_invalidated=lost
+            ) from error
 
     def _run(
         self,
