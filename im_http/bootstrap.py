@@ -95,22 +95,17 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     url = settings.database_url
     if url == "memory://":
         return InMemoryMailbox()
-    from im_adapters.sql import (
-        SqlMailbox,
-        create_engine_from_url,
-        ensure_schema_current,
-        upgrade_to_head,
-    )
+    from im_adapters.sql import SqlMailbox, ensure_schema_current, upgrade_to_head
 
-    engine = create_engine_from_url(url, pool_size=settings.threads,
-                                    timeout=settings.storage_timeout)
+    mailbox = SqlMailbox.from_url(url, pool_size=settings.threads,
+                                  timeout=settings.storage_timeout)
     # The embedded default is a file only this server uses: it may migrate itself.
     # A shared database is migrated on purpose, with `im-server migrate`.
     if migrate or url == DEFAULT_DATABASE_URL:
-        upgrade_to_head(engine)
+        upgrade_to_head(mailbox.engine)
     else:
-        ensure_schema_current(engine)
-    return SqlMailbox(engine)
+        ensure_schema_current(mailbox.engine)
+    return mailbox
 
 
 def build_service(settings: Settings, *, migrate: bool = False) -> Built:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL, make_url
 
 from im_adapters import ConfigurationError
 
-__all__ = ["READ_ONLY", "MissingDriver", "create_engine_from_url"]
+__all__ = ["READ_ONLY", "MissingDriver", "create_engine_from_url", "is_autocommit"]
 
 READ_ONLY = "im_read_only"
 """Execution option: the transaction only reads (SQLite then begins it deferred)."""
@@ -46,7 +46,9 @@ class MissingDriver(ConfigurationError):
     """The database URL needs a driver that is not installed."""
 
 
-def create_engine_from_url(url: str, *, pool_size: int = 16, timeout: float = 5.0) -> sa.Engine:
+def create_engine_from_url(
+    url: str, *, pool_size: int = 16, timeout: float = 5.0, autocommit: bool = False
+) -> sa.Engine:
     """Return an engine for ``url`` with bounded waits everywhere.
 
     Args:
@@ -56,6 +58,10 @@ def create_engine_from_url(url: str, *, pool_size: int = 16, timeout: float = 5.
             database's connection budget is a setting, not a surprise).
         timeout: seconds to wait to connect, for a pooled connection, for a lock or
             for one statement.
+        autocommit: on PostgreSQL, run each statement as its own transaction, with no
+            ``BEGIN``/``COMMIT`` round trips (``SqlMailbox.from_url`` asks for it: its
+            PostgreSQL work is single statements). Ignored by the other databases,
+            whose work needs transactions.
 
     Raises:
         MissingDriver: the backend's driver is not installed (the message is the pip
@@ -88,6 +94,8 @@ def create_engine_from_url(url: str, *, pool_size: int = 16, timeout: float = 5.
         connect_args["connect_timeout"] = max(2, seconds)
         connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
         connect_args.setdefault("application_name", "im-server")
+        if autocommit:
+            options["isolation_level"] = "AUTOCOMMIT"
     else:
         connect_args["charset"] = "utf8mb4"
         connect_args["connect_timeout"] = seconds
@@ -165,3 +173,8 @@ def _configure_sqlite(engine: sa.Engine, timeout: float) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_autocommit(engine: sa.Engine) -> bool:
+    """Whether ``engine`` was made with ``autocommit=True`` (PostgreSQL only)."""
+    return getattr(engine.dialect, "isolation_level", None) == "AUTOCOMMIT"

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from im_adapters import ConfigurationError
-from im_adapters.sql.engine import READ_ONLY, create_engine_from_url
+from im_adapters.sql.engine import READ_ONLY, create_engine_from_url, is_autocommit
 from im_adapters.sql.tables import contacts, messages, offline, users
 from im_core.models import Inbox, Message
 from im_core.ports import MailboxUnavailable, UnknownUser
@@ -196,16 +196,23 @@ class SqlMailbox:
         self._driver_error: type[Exception] = (
             engine.dialect.loaded_dbapi.Error if self._postgres else Exception
         )
-        # psycopg switches autocommit on the client side, for free. PyMySQL would send
-        # a SET each way (two round trips to save one), and SQLite is local.
-        self._autocommit = (
-            engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else None
-        )
+        # On PostgreSQL single statements skip BEGIN/COMMIT. An engine made with
+        # autocommit=True (from_url's) needs no per-checkout switch, which costs CPU.
+        # Then add_contact's check-and-insert runs without a transaction too, which
+        # is safe: users are never deleted. PyMySQL would pay a SET each way for
+        # autocommit, and SQLite is local: both keep transactions.
+        self._autocommit: sa.Engine | None = None
+        if self._postgres:
+            self._autocommit = (
+                engine
+                if is_autocommit(engine)
+                else engine.execution_options(isolation_level="AUTOCOMMIT")
+            )
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SqlMailbox:
         """Build the engine (see ``create_engine_from_url`` for ``kwargs``) and wrap it."""
-        return cls(create_engine_from_url(url, **kwargs))
+        return cls(create_engine_from_url(url, autocommit=True, **kwargs))
 
     @property
     def engine(self) -> sa.Engine:

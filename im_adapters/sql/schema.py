@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from im_adapters import ConfigurationError
+from im_adapters.sql.engine import is_autocommit
 from im_core.ports import MailboxUnavailable
 
 __all__ = [
@@ -48,6 +49,8 @@ def upgrade_to_head(engine: sa.Engine) -> None:
     Raises:
         MailboxUnavailable: the database failed during the migration.
     """
+    if is_autocommit(engine):  # DDL wants a transaction: all of a migration or none
+        engine = engine.execution_options(isolation_level="READ COMMITTED")
     try:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "head")

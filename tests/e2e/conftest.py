@@ -144,7 +144,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         yield _stack("memory", InMemorySessionStore(), InMemoryMailbox())
         return
     from im_adapters.redis_sessions import RedisSessionStore
-    from im_adapters.sql import SqlMailbox, create_engine_from_url, upgrade_to_head
+    from im_adapters.sql import SqlMailbox, upgrade_to_head
 
     database = "postgres_url" if request.param == "redis+postgres" else "mysql_url"
     url = request.getfixturevalue(database)
@@ -152,9 +152,8 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         request.getfixturevalue("redis_url"),
         namespace=request.getfixturevalue("redis_namespace"),
     )
-    engine = create_engine_from_url(url)
-    upgrade_to_head(engine)
-    mailbox = SqlMailbox(engine)
+    mailbox = SqlMailbox.from_url(url)
+    upgrade_to_head(mailbox.engine)
     try:
         yield _stack(request.param, sessions, mailbox)
     finally:

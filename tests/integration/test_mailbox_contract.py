@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from im_adapters.sql import SqlMailbox, create_engine_from_url, upgrade_to_head
+from im_adapters.sql import SqlMailbox, upgrade_to_head
 from im_core.memory import InMemoryMailbox
 from im_core.models import BODY_MAX_CHARS, Message
 from im_core.ports import MailboxRepository, UnknownUser
@@ -48,9 +48,9 @@ def mailbox(request: pytest.FixtureRequest) -> Iterator[MailboxRepository]:
     if request.param == "memory":
         yield InMemoryMailbox()
         return
-    engine = create_engine_from_url(request.getfixturevalue(f"{request.param}_url"))
-    upgrade_to_head(engine)
-    box = SqlMailbox(engine)
+    # As im-server builds it (on PostgreSQL: an autocommit engine).
+    box = SqlMailbox.from_url(request.getfixturevalue(f"{request.param}_url"))
+    upgrade_to_head(box.engine)
     yield box
     box.close()
 

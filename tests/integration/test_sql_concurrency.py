@@ -30,9 +30,9 @@ PER_SENDER = 50
 
 @pytest.fixture(params=DATABASES)
 def mailbox(request: pytest.FixtureRequest) -> Iterator[SqlMailbox]:
-    engine = create_engine_from_url(request.getfixturevalue(f"{request.param}_url"))
-    upgrade_to_head(engine)
-    box = SqlMailbox(engine)
+    # As im-server builds it (on PostgreSQL: an autocommit engine).
+    box = SqlMailbox.from_url(request.getfixturevalue(f"{request.param}_url"))
+    upgrade_to_head(box.engine)
     yield box
     box.close()
 
