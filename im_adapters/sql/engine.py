@@ -30,6 +30,9 @@ from im_adapters import ConfigurationError
 
 __all__ = ["READ_ONLY", "MissingDriver", "create_engine_from_url", "is_autocommit"]
 
+_AUTOCOMMIT = "im_autocommit"
+"""Execution option marking an engine made with ``autocommit=True``."""
+
 READ_ONLY = "im_read_only"
 """Execution option: the transaction only reads (SQLite then begins it deferred)."""
 
@@ -119,6 +122,8 @@ def create_engine_from_url(
         raise ConfigurationError(f"invalid database URL: {error}") from error
     if backend == "sqlite":
         _configure_sqlite(engine, timeout)
+    if "isolation_level" in options:
+        engine = engine.execution_options(**{_AUTOCOMMIT: True})  # only marks it
     return engine
 
 
@@ -177,4 +182,4 @@ def _configure_sqlite(engine: sa.Engine, timeout: float) -> None:
 
 def is_autocommit(engine: sa.Engine) -> bool:
     """Whether ``engine`` was made with ``autocommit=True`` (PostgreSQL only)."""
-    return getattr(engine.dialect, "isolation_level", None) == "AUTOCOMMIT"
+    return bool(engine.get_execution_options().get(_AUTOCOMMIT))
