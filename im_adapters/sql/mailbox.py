@@ -18,6 +18,7 @@ The statements are built once, at import time; an instance holds only its engine
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -201,6 +202,13 @@ class SqlMailbox:
         # Then add_contact's check-and-insert runs without a transaction too, which
         # is safe: users are never deleted. PyMySQL would pay a SET each way for
         # autocommit, and SQLite is local: both keep transactions.
+        # SQLite lets one writer in at a time and makes the others sleep and poll
+        # (busy_timeout), in sleeps of up to 100 ms: under load some writes waited
+        # past the timeout and failed. A lock makes this process's writers queue
+        # instead; other processes on the same file still meet the poll.
+        self._write_lock = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         self._autocommit: sa.Engine | None = None
         if self._postgres:
             self._autocommit = (
@@ -414,7 +422,10 @@ class SqlMailbox:
         for attempt in range(1, _ATTEMPTS + 1):
             started = False  # whether ``work`` may have reached the database
             try:
-                with engine.connect() as conn:
+                with (
+                    contextlib.nullcontext() if read_only else self._write_lock,
+                    engine.connect() as conn,
+                ):
                     if read_only:
                         conn.execution_options(**{READ_ONLY: True})
                     with contextlib.nullcontext() if engine is self._autocommit else conn.begin():
