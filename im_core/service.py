@@ -110,7 +110,11 @@ class ChatService:
         return session
 
     def heartbeat(self, session: Session, ack: object = None, limit: object = 100) -> Inbox:
-        """Delete what the client acknowledged, then return what is waiting for it."""
+        """Delete what the client acknowledged, then return what is waiting for it.
+
+        When the session store knows the inbox is empty (see ``SessionStore``'s inbox
+        hint) the mailbox is not asked: an idle player's heartbeat costs no query.
+        """
         ack = check_msgid(ack, "ack")
         limit = check_limit(limit, "limit", PULL_LIMIT_MAX)
         if session.inbox_known_empty:
