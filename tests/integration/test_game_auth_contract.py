@@ -250,24 +250,18 @@ def test_http_a_500_from_the_service_is_unavailable_not_a_verdict(
         HttpGameAuth.from_url(url).verify("alice", token)
 
 
-@pytest.mark.parametrize("status", [302, 404, 429, 503])
-def test_http_any_status_other_than_2xx_401_403_is_unavailable(
-    login_service: tuple[FakeLoginService, str], status: int
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, InvalidCredentials), (302, AuthUnavailable), (404, AuthUnavailable),
+     (429, AuthUnavailable), (503, AuthUnavailable)],
+)
+def test_http_a_403_is_refused_and_any_other_non_2xx_status_is_unavailable(
+    login_service: tuple[FakeLoginService, str], status: int, error: type[Exception]
 ) -> None:
     service, url = login_service
     service.status = status
 
-    with pytest.raises(AuthUnavailable):
-        HttpGameAuth.from_url(url).verify("alice", service.grant("alice"))
-
-
-def test_http_a_403_from_the_service_is_invalid_credentials(
-    login_service: tuple[FakeLoginService, str],
-) -> None:
-    service, url = login_service
-    service.status = 403
-
-    with pytest.raises(InvalidCredentials):
+    with pytest.raises(error):
         HttpGameAuth.from_url(url).verify("alice", service.grant("alice"))
 
 
