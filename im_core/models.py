@@ -20,6 +20,7 @@ __all__ = [
     "BODY_MAX_CHARS",
     "CLIENT_MSG_ID_MAX",
     "HISTORY_LIMIT_MAX",
+    "OFFLINE",
     "PULL_LIMIT_MAX",
     "Inbox",
     "Message",
@@ -194,3 +195,4 @@ class Presence:
 
 
 OFFLINE = Presence(online=False)
+"""How a user with no live session and no remembered last call appears."""

@@ -15,6 +15,7 @@ import attrs
 from im_core.errors import InvalidInput, SessionExpired
 from im_core.models import (
     HISTORY_LIMIT_MAX,
+    OFFLINE,
     PULL_LIMIT_MAX,
     Inbox,
     Message,
@@ -177,8 +178,7 @@ class ChatService:
             raise InvalidInput("uid", f"give 1 to {PRESENCE_MAX_UIDS} uids")
         wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))
         found = self.sessions.presence(wanted, self.clock.now_ms())
-        offline = Presence(online=False)
-        return {uid: found.get(uid, offline) for uid in wanted}
+        return {uid: found.get(uid, OFFLINE) for uid in wanted}
 
     def contacts(self, session: Session) -> list[tuple[str, bool]]:
         """List the caller's contacts, each with whether it is online now."""
