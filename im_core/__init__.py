@@ -7,7 +7,13 @@ directly::
         InMemorySessionStore, SystemClock
 """
 
-from im_core.errors import InvalidInput, MessageTooLong, SessionExpired, StorageUnavailable
+from im_core.errors import (
+    ClientMsgIdReused,
+    InvalidInput,
+    MessageTooLong,
+    SessionExpired,
+    StorageUnavailable,
+)
 from im_core.memory import (
     InMemoryGameAuth,
     InMemoryMailbox,
@@ -34,6 +40,7 @@ __all__ = [
     "AuthError",
     "AuthUnavailable",
     "ChatService",
+    "ClientMsgIdReused",
     "Clock",
     "GameAuth",
     "HistoryPage",

@@ -7,7 +7,13 @@ None of these know about HTTP: ``im_http`` maps them to statuses in one place.
 
 from __future__ import annotations
 
-__all__ = ["InvalidInput", "MessageTooLong", "SessionExpired", "StorageUnavailable"]
+__all__ = [
+    "ClientMsgIdReused",
+    "InvalidInput",
+    "MessageTooLong",
+    "SessionExpired",
+    "StorageUnavailable",
+]
 
 
 class InvalidInput(ValueError):
@@ -43,3 +49,24 @@ class StorageUnavailable(ConnectionError):
 
     The request changed nothing that was acknowledged; the client may retry.
     """
+
+
+class ClientMsgIdReused(ValueError):
+    """A ``client_msg_id`` the sender already used came with another recipient or body.
+
+    The same id with the same recipient and body is a retry and answers the stored
+    message; anything else would lose the second message without a word, so it is
+    refused and nothing is stored.
+
+    Attributes:
+        client_msg_id: the id that was reused.
+        msgid: the message stored under it the first time.
+    """
+
+    def __init__(self, client_msg_id: str, msgid: int) -> None:
+        super().__init__(
+            f"client_msg_id {client_msg_id!r} was already used for message {msgid}"
+            " with another recipient or body; use a fresh id for a new message"
+        )
+        self.client_msg_id = client_msg_id
+        self.msgid = msgid

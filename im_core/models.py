@@ -46,6 +46,8 @@ _CLIENT_TYPE = re.compile(r"[a-z0-9_-]{1,16}")
 _CLIENT_MSG_ID = re.compile(r"[\x20-\x7e]{1,64}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{22,128}")
+_WIRE_TOKEN = re.compile(r"([A-Za-z0-9_-]{2,88})\.([A-Za-z0-9_-]{22,128})")
+"""The exact shape of a wire token: unpadded base64url of a uid, a dot, the secret."""
 
 
 def check_uid(value: object, field: str = "uid") -> str:
@@ -147,12 +149,17 @@ class SessionToken:
 
     @classmethod
     def parse(cls, raw: str) -> SessionToken | None:
-        """Read a wire token; ``None`` if it cannot be one that this server issued."""
-        head, dot, secret = raw.partition(".")
-        if not dot or not _SECRET.fullmatch(secret) or not 0 < len(head) <= 88:
+        """Read a wire token; ``None`` if it cannot be one that this server issued.
+
+        The whole string must match the token's exact shape before anything is
+        decoded, so no input (non-ASCII, padding, stray dots) reaches the decoder.
+        """
+        shape = _WIRE_TOKEN.fullmatch(raw)
+        if shape is None:
             return None
+        head, secret = shape.groups()
         try:
-            uid = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode()
+            uid = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode("ascii")
         except (binascii.Error, UnicodeDecodeError):
             return None
         if not _UID.fullmatch(uid):

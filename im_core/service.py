@@ -7,12 +7,14 @@ ports' own); it knows nothing of HTTP, so a Python game server can drive it dire
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 
 import attrs
 
-from im_core.errors import InvalidInput, SessionExpired
+from im_core.errors import ClientMsgIdReused, InvalidInput, SessionExpired, StorageUnavailable
 from im_core.models import (
     HISTORY_LIMIT_MAX,
     OFFLINE,
@@ -34,6 +36,8 @@ from im_core.ports import Clock, GameAuth, MailboxRepository, SessionStore, Unkn
 __all__ = ["PRESENCE_MAX_UIDS", "ChatService", "HistoryPage", "new_session_secret"]
 
 PRESENCE_MAX_UIDS = 100
+
+log = logging.getLogger("im_core")
 
 
 def new_session_secret() -> str:
@@ -72,6 +76,17 @@ class ChatService:
     clock: Clock
     session_ttl_ms: int = 10_000
     new_secret: Callable[[], str] = new_session_secret
+    _after_commit_failures: int = attrs.field(default=0, init=False)
+    _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    @property
+    def after_commit_failures(self) -> int:
+        """How many best-effort steps after a commit have failed since start-up.
+
+        Those steps (the inbox hint's notes) only save work or latency; when one fails
+        the answer stays the committed result, and this count is how it is noticed.
+        """
+        return self._after_commit_failures
 
     def login(self, uid: object, game_token: object, client_type: object) -> Session:
         """Open a session for a player the game's login service vouches for.
@@ -123,8 +138,13 @@ class ChatService:
             return Inbox((), False)
         inbox = self.mailbox.pull(session.uid, ack, limit)
         if not inbox.messages:
-            self.sessions.note_inbox_empty(
-                session.uid, session.inbox_version, self.clock.now_ms()
+            # The ack is committed: from here on, only a hint (a lost one costs a query).
+            self._after_commit(
+                "note an empty inbox",
+                self.sessions.note_inbox_empty,
+                session.uid,
+                session.inbox_version,
+                self.clock.now_ms(),
             )
         return inbox
 
@@ -140,6 +160,12 @@ class ChatService:
         Raises:
             InvalidInput: a field is malformed (``MessageTooLong`` for a long body).
             UnknownUser: the recipient never logged in.
+            ClientMsgIdReused: ``client_msg_id`` was used before for another recipient
+                or body; nothing was stored.
+
+        Once the message is committed the answer is the message, whatever follows:
+        the note that follows only shortens the delivery delay, and an error here
+        would make a client resend a message that is stored.
         """
         to = check_uid(to, "to")
         body = check_body(body)
@@ -147,9 +173,14 @@ class ChatService:
         message, created = self.mailbox.send(
             session.uid, to, body, client_msg_id, self.clock.now_ms()
         )
+        if not created and (message.recipient, message.body) != (to, body):
+            assert client_msg_id is not None  # only a client_msg_id finds an earlier one
+            raise ClientMsgIdReused(client_msg_id, message.msgid)
         # After the commit, so that a heartbeat racing this send cannot mark the inbox
         # empty behind it; also on a retry, so that a note lost to an outage is redone.
-        self.sessions.note_new_message(message.recipient)
+        # A note that fails delays the message by at most INBOX_HINT_TTL_MS.
+        self._after_commit("note a new message", self.sessions.note_new_message,
+                           message.recipient)
         return message, created
 
     def history(
@@ -202,6 +233,19 @@ class ChatService:
     def logout(self, session: Session) -> None:
         """End the session: its token is refused from now on."""
         self.sessions.delete(session.token)
+
+    def _after_commit(self, what: str, step: Callable[..., None], *args: object) -> None:
+        """Run a best-effort ``step`` that follows a commit: log and count its failure.
+
+        The commit is the answer's truth; a hint that could not be written costs a
+        query or a bounded delay later, never a message, so it must not become an error.
+        """
+        try:
+            step(*args)
+        except StorageUnavailable as error:
+            with self._failures_lock:
+                self._after_commit_failures += 1
+            log.warning("after a commit, could not %s (answered anyway): %s", what, error)
 
     def check_ready(self) -> None:
         """Raise the port's error if any port cannot serve now."""

@@ -13,6 +13,7 @@ import falcon
 
 from im_core import (
     AuthUnavailable,
+    ClientMsgIdReused,
     InvalidCredentials,
     InvalidInput,
     MessageTooLong,
@@ -55,6 +56,7 @@ _MAPPING: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
     SessionExpired: (401, "session_expired", "Session expired",
                      {"WWW-Authenticate": "Bearer"}),
     UnknownUser: (404, "unknown_user", "Unknown user", None),
+    ClientMsgIdReused: (409, "client_msg_id_reused", "client_msg_id reused", None),
     AuthUnavailable: (503, "auth_unavailable", "Game login unavailable",
                       {"Retry-After": "1"}),
     StorageUnavailable: (503, "storage_unavailable", "Storage unavailable",

@@ -31,6 +31,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "`session_expired` (no, unknown, expired or logged-out token) or, at login, "
              "`invalid_credentials`.",
         404: "`unknown_user`: the user never logged in.",
+        409: "`client_msg_id_reused`: the id was used before for another recipient or "
+             "body; nothing was stored.",
         413: "`payload_too_large`: body over 4096 characters or request over 64 KiB.",
         415: "`unsupported_media_type`: the body is not application/json.",
         503: "`storage_unavailable` or `auth_unavailable`: retry shortly.",
@@ -61,7 +63,8 @@ def openapi_document() -> dict[str, Any]:
                     "enum": [
                         "invalid_request", "payload_too_large", "unsupported_media_type",
                         "invalid_credentials", "session_expired", "unknown_user",
-                        "not_found", "method_not_allowed", "auth_unavailable",
+                        "client_msg_id_reused", "not_found", "method_not_allowed",
+                        "auth_unavailable",
                         "storage_unavailable", "internal_error",
                     ],
                 },
@@ -146,7 +149,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 "201": _json(_ref("Message"), "Stored and delivered to the inbox."),
                 "200": _json(_ref("Message"), "A retry: the message stored earlier."),
-                **_errors(*_AUTHED, 404, 413, 415),
+                **_errors(*_AUTHED, 404, 409, 413, 415),
             },
         }},
         "/v1/messages/history": {"get": {

@@ -90,6 +90,24 @@ def test_a_retried_send_with_the_same_client_msg_id_is_stored_once(api: ApiClien
     assert api.heartbeat(bob).json["messages"] == [first.json]
 
 
+@pytest.mark.parametrize("change", ["recipient", "body"])
+def test_a_client_msg_id_reused_for_another_message_is_409_and_stores_nothing(
+    api: ApiClient, change: str
+) -> None:
+    alice, bob, carol = api.login("alice"), api.login("bob"), api.login("carol")
+    first = api.send(alice, "bob", "once", "k1")
+    to, body = ("carol", "once") if change == "recipient" else ("bob", "twice")
+    reused = api.send(alice, to, body, "k1")
+    assert reused.status_code == 409
+    assert reused.json["code"] == "client_msg_id_reused"
+    assert api.heartbeat(bob).json["messages"] == [first.json]
+    assert api.heartbeat(carol).json["messages"] == []
+    for peer in ("bob", "carol"):
+        history = api.get("/v1/messages/history", params={"peer": peer}, token=alice)
+        assert history.json["messages"] == ([first.json] if peer == "bob" else [])
+    assert api.send(alice, "bob", "once", "k1").status_code == 200  # still a retry
+
+
 def test_history_pages_from_newest_to_oldest(api: ApiClient) -> None:
     alice, bob = api.login("alice"), api.login("bob")
     ids = []
