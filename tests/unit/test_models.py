@@ -21,8 +21,10 @@ def test_a_token_reads_back_as_the_uid_and_secret_it_was_made_of(uid: str, secre
 @pytest.mark.parametrize("raw", ["", ".", "abc", "YWxpY2U.short", "!!!.AAAAAAAAAAAAAAAAAAAAAAAA",
                                  "YWxpY2U.AAAAAAAAAAAAAAAAAAAAAAAA.extra",
                                  "YSBi.AAAAAAAAAAAAAAAAAAAAAAAA",
-                                 "\u00e9.AAAAAAAAAAAAAAAAAAAAAAAA", "\u00c3\u00a9.AAAAAAAAAAAAAAAAAAAAAAAA",
-                                 "YWxpY2U=.AAAAAAAAAAAAAAAAAAAAAAAA", "YWxp Y2U.AAAAAAAAAAAAAAAAAAAAAAAA"])
+                                 "\u00e9.AAAAAAAAAAAAAAAAAAAAAAAA",
+                                 "\u00c3\u00a9.AAAAAAAAAAAAAAAAAAAAAAAA",
+                                 "YWxpY2U=.AAAAAAAAAAAAAAAAAAAAAAAA",
+                                 "YWxp Y2U.AAAAAAAAAAAAAAAAAAAAAAAA"])
 def test_a_token_this_server_cannot_have_issued_parses_as_none(raw: str) -> None:
     assert SessionToken.parse(raw) is None
 
