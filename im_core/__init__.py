@@ -7,7 +7,13 @@ directly::
         InMemorySessionStore, SystemClock
 """
 
-from im_core.errors import InvalidInput, MessageTooLong, SessionExpired, StorageUnavailable
+from im_core.errors import (
+    ConfigurationError,
+    InvalidInput,
+    MessageTooLong,
+    SessionExpired,
+    StorageUnavailable,
+)
 from im_core.memory import (
     InMemoryGameAuth,
     InMemoryMailbox,
@@ -35,6 +41,7 @@ __all__ = [
     "AuthUnavailable",
     "ChatService",
     "Clock",
+    "ConfigurationError",
     "GameAuth",
     "HistoryPage",
     "InMemoryGameAuth",

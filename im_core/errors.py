@@ -7,7 +7,23 @@ None of these know about HTTP: ``im_http`` maps them to statuses in one place.
 
 from __future__ import annotations
 
-__all__ = ["InvalidInput", "MessageTooLong", "SessionExpired", "StorageUnavailable"]
+__all__ = [
+    "ConfigurationError",
+    "InvalidInput",
+    "MessageTooLong",
+    "SessionExpired",
+    "StorageUnavailable",
+]
+
+
+class ConfigurationError(ValueError):
+    """A setting cannot work: a malformed URL, a missing driver, an unreadable key.
+
+    It lives in the core so that both the settings (``im_http``) and the adapters can
+    raise it without one depending on the other. The message is one line a human can
+    act on (for a missing driver: the pip command that installs it); ``im-server``
+    prints it and exits.
+    """
 
 
 class InvalidInput(ValueError):

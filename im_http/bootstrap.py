@@ -15,7 +15,6 @@ from pathlib import Path
 
 import attrs
 
-from im_adapters import ConfigurationError
 from im_core import (
     ChatService,
     GameAuth,
@@ -25,6 +24,7 @@ from im_core import (
     SessionStore,
     SystemClock,
 )
+from im_core.errors import ConfigurationError
 from im_http.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = ["Built", "build_game_auth", "build_service", "load_or_create_dev_secret"]

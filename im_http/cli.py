@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from im_adapters import ConfigurationError
+from im_core.errors import ConfigurationError
 from im_http.settings import Settings
 
 __all__ = ["main"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from im_adapters import ConfigurationError
+from im_core.errors import ConfigurationError
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
