@@ -19,8 +19,10 @@ from im_core.errors import InvalidInput, MessageTooLong
 __all__ = [
     "BODY_MAX_CHARS",
     "CLIENT_MSG_ID_MAX",
+    "HISTORY_LIMIT_DEFAULT",
     "HISTORY_LIMIT_MAX",
     "OFFLINE",
+    "PULL_LIMIT_DEFAULT",
     "PULL_LIMIT_MAX",
     "Inbox",
     "Message",
@@ -38,7 +40,9 @@ __all__ = [
 BODY_MAX_CHARS = 4096
 CLIENT_MSG_ID_MAX = 64
 PULL_LIMIT_MAX = 500
+PULL_LIMIT_DEFAULT = 100  # what a heartbeat returns when it names no limit
 HISTORY_LIMIT_MAX = 100
+HISTORY_LIMIT_DEFAULT = 50  # what a history page holds when it names no limit
 MSGID_MAX = 2**63 - 1
 
 _UID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")

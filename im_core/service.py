@@ -14,8 +14,10 @@ import attrs
 
 from im_core.errors import InvalidInput, SessionExpired
 from im_core.models import (
+    HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
     OFFLINE,
+    PULL_LIMIT_DEFAULT,
     PULL_LIMIT_MAX,
     Inbox,
     Message,
@@ -110,7 +112,9 @@ class ChatService:
             raise SessionExpired("the session has expired or was closed")
         return session
 
-    def heartbeat(self, session: Session, ack: object = None, limit: object = 100) -> Inbox:
+    def heartbeat(
+        self, session: Session, ack: object = None, limit: object = PULL_LIMIT_DEFAULT
+    ) -> Inbox:
         """Delete what the client acknowledged, then return what is waiting for it.
 
         When the session store knows the inbox is empty (see ``SessionStore``'s inbox
@@ -158,7 +162,7 @@ class ChatService:
         peer: object,
         before: object = None,
         after: object = None,
-        limit: object = 50,
+        limit: object = HISTORY_LIMIT_DEFAULT,
     ) -> HistoryPage:
         """Read the conversation with ``peer``, newest first, one page at a time."""
         peer = check_uid(peer, "peer")

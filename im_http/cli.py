@@ -50,11 +50,7 @@ def _serve(settings: Settings) -> int:
             "get tokens with `im-server token UID`.",
             settings.dev_secret_file,
         )
-    app = create_app(
-        built.service,
-        session_ttl=settings.session_ttl,
-        heartbeat_interval=settings.heartbeat_interval,
-    )
+    app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval)
     log.info(
         "im-server on http://%s:%d (threads=%d, sessions=%s, database=%s)",
         settings.host, settings.port, settings.threads,

@@ -132,7 +132,7 @@ def _stack(name: str, sessions: SessionStore, mailbox: MailboxRepository,
     auth = InMemoryGameAuth()
     clock = ManualClock()
     service = ChatService(sessions, mailbox, auth, clock, session_ttl_ms=ttl_ms)
-    app = create_app(service, session_ttl=ttl_ms / 1000, heartbeat_interval=2)
+    app = create_app(service, heartbeat_interval=2)
     api = ApiClient(falcon.testing.TestClient(app), auth)
     return Stack(name, api, sessions, mailbox, auth, clock, service)
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from im_core.models import HISTORY_LIMIT_DEFAULT, PULL_LIMIT_DEFAULT
 from tests.e2e.conftest import ApiClient, Stack
 
 
@@ -206,3 +207,17 @@ def test_every_authenticated_call_keeps_the_session_alive(stack: Stack) -> None:
 def test_health_and_readiness_answer_when_everything_is_up(api: ApiClient) -> None:
     assert api.get("/healthz").json == {"status": "ok"}
     assert api.get("/readyz").json == {"status": "ready"}
+
+
+def test_without_a_limit_heartbeat_and_history_use_the_cores_defaults(
+    memory_stack: Stack,
+) -> None:
+    api = memory_stack.api
+    alice, bob = api.login("alice"), api.login("bob")
+    for i in range(PULL_LIMIT_DEFAULT + 1):
+        api.send(alice, "bob", f"m{i}")
+    pulled = api.heartbeat(bob).json
+    assert (len(pulled["messages"]), pulled["more"]) == (PULL_LIMIT_DEFAULT, True)
+    page = api.get("/v1/messages/history", params={"peer": "alice"}, token=bob).json
+    assert len(page["messages"]) == HISTORY_LIMIT_DEFAULT
+    assert page["next_before"] is not None
