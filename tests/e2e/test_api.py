@@ -21,6 +21,14 @@ def test_login_returns_a_token_and_the_session_timings(api: ApiClient) -> None:
     assert len(result.json["token"]) >= 30
 
 
+def test_login_tells_the_session_ttl_that_the_service_enforces(memory_stack: Stack) -> None:
+    short = memory_stack.with_session_ttl(1500)
+    short.auth.grant("alice", "t")
+    result = short.api.post("/v1/login", {"uid": "alice", "game_token": "t",
+                                          "client_type": "pc"})
+    assert result.json["session_ttl"] == 1.5
+
+
 def test_two_logins_of_one_player_get_different_tokens(api: ApiClient) -> None:
     assert api.login("alice") != api.login("alice")
 
@@ -182,9 +190,7 @@ def test_sending_to_or_reading_history_with_a_stranger_is_404_unknown_user(
 
 
 def test_an_idle_session_expires_and_is_refused(stack: Stack) -> None:
-    from tests.e2e.conftest import _stack
-
-    short = _stack(stack.name, stack.sessions, stack.mailbox, ttl_ms=300)
+    short = stack.with_session_ttl(300)
     token = short.api.login("alice")
     assert short.api.heartbeat(token).status_code == 200
     short.clock.advance(400)
@@ -194,9 +200,7 @@ def test_an_idle_session_expires_and_is_refused(stack: Stack) -> None:
 
 
 def test_every_authenticated_call_keeps_the_session_alive(stack: Stack) -> None:
-    from tests.e2e.conftest import _stack
-
-    short = _stack(stack.name, stack.sessions, stack.mailbox, ttl_ms=600)
+    short = stack.with_session_ttl(600)
     token = short.api.login("alice")
     for _ in range(4):
         short.clock.advance(300)
