@@ -168,6 +168,8 @@ class SessionToken:
 class Session:
     """A live login: the article's ``{type, cmd, time}`` plus who it belongs to.
 
+    (The article is the one named at the top of docs/architecture.md.)
+
     ``command`` is the last endpoint the client called and ``last_seen`` the time of
     that call, in milliseconds since the epoch.
 
