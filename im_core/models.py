@@ -75,7 +75,7 @@ def check_body(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput("body", "must be a non-empty string")
     if len(value) > BODY_MAX_CHARS:
-        raise MessageTooLong(f"body is {len(value)} characters; at most {BODY_MAX_CHARS}")
+        raise MessageTooLong(f"is {len(value)} characters; at most {BODY_MAX_CHARS}")
     # NUL and lone surrogates (which JSON's \u escapes can produce) cannot be stored
     # as text by every database, nor sent back as UTF-8: refuse them up front.
     if "\x00" in value or (not value.isascii() and _LONE_SURROGATE.search(value)):

@@ -179,7 +179,7 @@ class ChatService:
     def presence(self, session: Session, uids: Sequence[object]) -> dict[str, Presence]:
         """Tell, for each uid asked about, whether it is online now."""
         if not 1 <= len(uids) <= PRESENCE_MAX_UIDS:
-            raise InvalidInput("uid", f"give 1 to {PRESENCE_MAX_UIDS} uids")
+            raise InvalidInput("uid", f"must be given 1 to {PRESENCE_MAX_UIDS} times")
         wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))
         found = self.sessions.presence(wanted, self.clock.now_ms())
         return {uid: found.get(uid, OFFLINE) for uid in wanted}
