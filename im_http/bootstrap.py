@@ -46,17 +46,33 @@ def load_or_create_dev_secret(path: str) -> str:
 
     ``serve`` and ``token`` run as separate processes; the file is how a token that
     ``im-server token`` prints is accepted by a server started without a secret.
+    The file appears whole or not at all (written aside, then linked), so two
+    processes starting at once agree on one secret.
     """
     file = Path(path)
-    if file.exists():
-        secret = file.read_text().strip()
-        if len(secret) >= 32:
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    while True:
+        try:
+            found = file.read_text().strip()
+        except FileNotFoundError:
+            found = ""
+        if len(found) >= 32:
+            return found
+        secret = secrets.token_urlsafe(48)
+        draft = file.with_name(f".{file.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as out:
+            out.write(secret + "\n")
+        try:
+            if found:  # too short to be ours: replace it
+                os.replace(draft, file)
+            else:
+                os.link(draft, file)  # fails if another process was first: read theirs
             return secret
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as out:
-        out.write(secret + "\n")
-    return secret
+        except FileExistsError:
+            continue
+        finally:
+            draft.unlink(missing_ok=True)
 
 
 def build_game_auth(settings: Settings) -> tuple[GameAuth, bool]:

@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the HTTP API with waitress")
     serve.add_argument("--host", help="address to listen on (IM_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (IM_PORT, default 8080)")
-    serve.add_argument("--threads", type=int, help="worker threads (IM_THREADS, default 8)")
+    # Flags are read as text and checked by Settings, exactly as their variables are.
+    serve.add_argument("--port", help="port to listen on (IM_PORT, default 8080)")
+    serve.add_argument("--threads", help="worker threads (IM_THREADS, default 8)")
     commands.add_parser("migrate", help="upgrade the database named by IM_DATABASE_URL")
     token = commands.add_parser(
         "token", help="print a game token for UID, signed with the configured or dev secret"

@@ -54,6 +54,15 @@ def _call(port: int, method: str, path: str, body: Any = None,
         return error.code, json.loads(error.read())
 
 
+@pytest.fixture(autouse=True)
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own XDG data directory, so no test touches the user's dev secret."""
+    data = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    return data
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
     """``im-server serve`` on its embedded defaults, in an empty working directory."""
@@ -131,15 +140,29 @@ def test_messages_on_the_embedded_default_survive_a_restart(tmp_path: Path) -> N
 
 
 def test_serve_without_a_secret_warns_loudly_about_the_development_secret(
-    served: tuple[int, Path, subprocess.Popen[str]],
+    served: tuple[int, Path, subprocess.Popen[str]], _private_data_home: Path
 ) -> None:
     _, workdir, process = served
     process.terminate()
     output, _ = process.communicate(timeout=10)
     assert "NO IM_GAME_AUTH_JWT_SECRET IS SET" in output
-    assert (workdir / ".im-dev-secret").stat().st_mode & 0o077 == 0
-    secret = (workdir / ".im-dev-secret").read_text().strip()
-    assert secret not in output
+    kept = _private_data_home / "im-server" / "dev-secret"
+    assert str(kept) in output
+    assert kept.stat().st_mode & 0o077 == 0
+    assert kept.read_text().strip() not in output
+    assert not (workdir / ".im-dev-secret").exists()
+
+
+def test_a_token_minted_in_one_directory_logs_in_to_a_server_started_in_another(
+    served: tuple[int, Path, subprocess.Popen[str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port, _, _ = served
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    game = _run("token", "alice", cwd=elsewhere)
+    assert game.returncode == 0, game.stderr
+    status, answer = _call(port, "POST", "/v1/login", {
+        "uid": "alice", "game_token": game.stdout.strip(), "client_type": "pc"})
+    assert status == 200, answer
 
 
 @pytest.mark.parametrize(
@@ -164,6 +187,19 @@ def test_bad_configuration_stops_serve_with_one_clear_line(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("im-server: ") and says in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--port", "70000"], "--port 70000 must be between 0 and 65535"),
+    (["--port", "http"], "--port http is not a number"),
+    (["--threads", "0"], "--threads 0 must be between 1 and 256"),
+])
+def test_a_bad_flag_stops_serve_with_one_clear_line(
+    tmp_path: Path, flags: list[str], says: str
+) -> None:
+    result = _run("serve", *flags, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"im-server: {says}"
 
 
 def test_serve_refuses_a_shared_database_that_was_not_migrated(
