@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from im_core.errors import ConfigurationError
 from im_http.server import CannotListen
-from im_http.settings import Settings
+from im_http.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = ["main"]
 
@@ -91,7 +91,8 @@ def _migrate(settings: Settings) -> int:
     finally:
         engine.dispose()
     # Named in full (password hidden): migrating the wrong database must not go unseen.
-    print(f"database {redacted(url)} is at the latest schema")
+    note = " (the default: IM_DATABASE_URL is not set)" if url == DEFAULT_DATABASE_URL else ""
+    print(f"database {redacted(url)} is at the latest schema{note}")
     return 0
 
 

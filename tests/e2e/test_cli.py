@@ -267,6 +267,12 @@ def test_migrate_names_the_database_it_migrated_and_says_nothing_else(tmp_path: 
     assert result.stderr == ""
 
 
+def test_migrate_without_a_database_url_says_it_migrated_the_default(tmp_path: Path) -> None:
+    result = _run("migrate", cwd=tmp_path)
+    assert result.stdout == ("database sqlite:///im.sqlite3 is at the latest schema"
+                             " (the default: IM_DATABASE_URL is not set)\n")
+
+
 def test_migrate_says_why_when_the_database_does_not_exist(
     tmp_path: Path, postgres_url: str
 ) -> None:
