@@ -5,12 +5,8 @@ and has a ``from_url``-style named constructor that builds one from configuratio
 Driver errors never leave an adapter: they become the port's own errors.
 """
 
+from im_core.errors import ConfigurationError
+
+# ConfigurationError lives in im_core.errors; it is re-exported here because adapters
+# and their callers have always imported it from this package.
 __all__ = ["ConfigurationError"]
-
-
-class ConfigurationError(ValueError):
-    """A setting cannot work: a malformed URL, a missing driver, an unreadable key.
-
-    The message is one line a human can act on (for a missing driver: the pip
-    command that installs it). ``im-server`` prints it and exits.
-    """

@@ -9,6 +9,7 @@ directly::
 
 from im_core.errors import (
     ClientMsgIdReused,
+    ConfigurationError,
     InvalidInput,
     MessageTooLong,
     SessionExpired,
@@ -42,6 +43,7 @@ __all__ = [
     "ChatService",
     "ClientMsgIdReused",
     "Clock",
+    "ConfigurationError",
     "GameAuth",
     "HistoryPage",
     "InMemoryGameAuth",

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 __all__ = [
     "ClientMsgIdReused",
+    "ConfigurationError",
     "InvalidInput",
     "MessageTooLong",
     "SessionExpired",
     "StorageUnavailable",
 ]
+
+
+class ConfigurationError(ValueError):
+    """A setting cannot work: a malformed URL, a missing driver, an unreadable key.
+
+    It lives in the core so that both the settings (``im_http``) and the adapters can
+    raise it without one depending on the other. The message is one line a human can
+    act on (for a missing driver: the pip command that installs it); ``im-server``
+    prints it and exits.
+    """
 
 
 class InvalidInput(ValueError):

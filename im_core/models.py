@@ -19,8 +19,10 @@ from im_core.errors import InvalidInput, MessageTooLong
 __all__ = [
     "BODY_MAX_CHARS",
     "CLIENT_MSG_ID_MAX",
+    "HISTORY_LIMIT_DEFAULT",
     "HISTORY_LIMIT_MAX",
     "OFFLINE",
+    "PULL_LIMIT_DEFAULT",
     "PULL_LIMIT_MAX",
     "Inbox",
     "Message",
@@ -38,7 +40,9 @@ __all__ = [
 BODY_MAX_CHARS = 4096
 CLIENT_MSG_ID_MAX = 64
 PULL_LIMIT_MAX = 500
+PULL_LIMIT_DEFAULT = 100  # what a heartbeat returns when it names no limit
 HISTORY_LIMIT_MAX = 100
+HISTORY_LIMIT_DEFAULT = 50  # what a history page holds when it names no limit
 MSGID_MAX = 2**63 - 1
 
 _UID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
@@ -73,7 +77,7 @@ def check_body(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput("body", "must be a non-empty string")
     if len(value) > BODY_MAX_CHARS:
-        raise MessageTooLong(f"body is {len(value)} characters; at most {BODY_MAX_CHARS}")
+        raise MessageTooLong(f"is {len(value)} characters; at most {BODY_MAX_CHARS}")
     # NUL and lone surrogates (which JSON's \u escapes can produce) cannot be stored
     # as text by every database, nor sent back as UTF-8: refuse them up front.
     if "\x00" in value or (not value.isascii() and _LONE_SURROGATE.search(value)):
@@ -170,6 +174,8 @@ class SessionToken:
 @attrs.frozen
 class Session:
     """A live login: the article's ``{type, cmd, time}`` plus who it belongs to.
+
+    (The article is the one named at the top of docs/architecture.md.)
 
     ``command`` is the last endpoint the client called and ``last_seen`` the time of
     that call, in milliseconds since the epoch.

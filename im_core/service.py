@@ -16,8 +16,10 @@ import attrs
 
 from im_core.errors import ClientMsgIdReused, InvalidInput, SessionExpired, StorageUnavailable
 from im_core.models import (
+    HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
     OFFLINE,
+    PULL_LIMIT_DEFAULT,
     PULL_LIMIT_MAX,
     Inbox,
     Message,
@@ -125,7 +127,9 @@ class ChatService:
             raise SessionExpired("the session has expired or was closed")
         return session
 
-    def heartbeat(self, session: Session, ack: object = None, limit: object = 100) -> Inbox:
+    def heartbeat(
+        self, session: Session, ack: object = None, limit: object = PULL_LIMIT_DEFAULT
+    ) -> Inbox:
         """Delete what the client acknowledged, then return what is waiting for it.
 
         When the session store knows the inbox is empty (see ``SessionStore``'s inbox
@@ -189,7 +193,7 @@ class ChatService:
         peer: object,
         before: object = None,
         after: object = None,
-        limit: object = 50,
+        limit: object = HISTORY_LIMIT_DEFAULT,
     ) -> HistoryPage:
         """Read the conversation with ``peer``, newest first, one page at a time."""
         peer = check_uid(peer, "peer")
@@ -206,7 +210,7 @@ class ChatService:
     def presence(self, session: Session, uids: Sequence[object]) -> dict[str, Presence]:
         """Tell, for each uid asked about, whether it is online now."""
         if not 1 <= len(uids) <= PRESENCE_MAX_UIDS:
-            raise InvalidInput("uid", f"give 1 to {PRESENCE_MAX_UIDS} uids")
+            raise InvalidInput("uid", f"must be given 1 to {PRESENCE_MAX_UIDS} times")
         wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))
         found = self.sessions.presence(wanted, self.clock.now_ms())
         return {uid: found.get(uid, OFFLINE) for uid in wanted}

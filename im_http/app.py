@@ -68,10 +68,10 @@ def read_json(req: falcon.Request) -> dict[str, Any]:
     return body
 
 
-def _int_param(req: falcon.Request, name: str, default: int | None) -> int | None:
+def _int_param(req: falcon.Request, name: str) -> int | None:
     raw = req.get_param(name)
     if raw is None:
-        return default
+        return None
     if not _DIGITS.fullmatch(raw):
         raise _bad(f"{name} must be a non-negative integer")
     return int(raw)
@@ -82,7 +82,6 @@ class _Api:
     """Shared by every resource: the use cases and how to find the caller's session."""
 
     service: ChatService
-    session_ttl: float
     heartbeat_interval: float
 
     def session(self, req: falcon.Request, command: str) -> Session:
@@ -108,7 +107,8 @@ class Login:
         resp.media = {
             "token": str(session.token),
             "uid": session.uid,
-            "session_ttl": _seconds(self.api.session_ttl),
+            # The TTL the service enforces, so that clients are never told another.
+            "session_ttl": _seconds(self.api.service.session_ttl_ms / 1000),
             "heartbeat_interval": _seconds(self.api.heartbeat_interval),
         }
 
@@ -120,7 +120,9 @@ class Heartbeat:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req)
         session = self.api.session(req, "heartbeat")
-        inbox = self.api.service.heartbeat(session, body.get("ack"), body.get("limit", 100))
+        # An absent limit is left out, so that the core's default applies (one place).
+        given = {"limit": body["limit"]} if "limit" in body else {}
+        inbox = self.api.service.heartbeat(session, body.get("ack"), **given)
         resp.media = {"messages": [message_json(m) for m in inbox.messages], "more": inbox.more}
 
 
@@ -147,12 +149,14 @@ class History:
         peer = req.get_param("peer")
         if peer is None:
             raise _bad("peer is required")
+        limit = _int_param(req, "limit")
+        given = {} if limit is None else {"limit": limit}  # absent: the core's default
         page = self.api.service.history(
             session,
             peer,
-            before=_int_param(req, "before", None),
-            after=_int_param(req, "after", None),
-            limit=_int_param(req, "limit", 50),
+            before=_int_param(req, "before"),
+            after=_int_param(req, "after"),
+            **given,
         )
         resp.media = {
             "messages": [message_json(m) for m in page.messages],
@@ -260,16 +264,17 @@ ROUTES: dict[str, type] = {
 
 
 def create_app(
-    service: ChatService, *, session_ttl: float = 10.0, heartbeat_interval: float = 2.0
+    service: ChatService, *, heartbeat_interval: float
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Wire the HTTP API to a ready ``ChatService``; this function only wires.
 
+    Clients are told the session TTL that ``service`` enforces, read from it.
+
     Args:
         service: the use cases, with their ports already built.
-        session_ttl: seconds a session lives after its last call (told to clients).
         heartbeat_interval: seconds between heartbeats (told to clients).
     """
-    api = _Api(service, session_ttl, heartbeat_interval)
+    api = _Api(service, heartbeat_interval)
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = False
     # orjson: several times faster than the json module on the hot path (measured

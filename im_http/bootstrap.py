@@ -2,6 +2,10 @@
 
 ``create_app`` (``im_http.app``) only wires; this module decides, from configuration,
 what it wires. Tests skip this module and hand ``create_app`` in-memory ports.
+
+Start-up policy, the same for every store: a store that does not answer when the
+server starts stops it with one line naming the store (``StoreUnreachable``). A server
+that cannot reach its stores at start is misconfigured; an outage later is a 503.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from im_adapters import ConfigurationError
 from im_core import (
     ChatService,
     GameAuth,
@@ -25,11 +30,53 @@ from im_core import (
     SessionStore,
     SystemClock,
 )
+from im_core.errors import ConfigurationError, StorageUnavailable
 from im_http.settings import DEFAULT_DATABASE_URL, Settings
 
-__all__ = ["Built", "build_game_auth", "build_service", "load_or_create_dev_secret"]
+__all__ = [
+    "Built",
+    "StoreUnreachable",
+    "build_game_auth",
+    "build_service",
+    "driver_reason",
+    "load_or_create_dev_secret",
+    "redacted",
+]
 
 log = logging.getLogger("im_http")
+
+
+_T = TypeVar("_T")
+
+
+class StoreUnreachable(ConnectionError):
+    """A store did not answer when the server started; the message names it."""
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def driver_reason(error: BaseException, url: str = "") -> str:
+    """The first line of what the driver said, at the bottom of ``error``'s causes.
+
+    Our errors wrap SQLAlchemy's, which wrap the driver's: the driver's own words
+    ("database "chat" does not exist", "Access denied for user...") are the ones a
+    human can act on. The password of ``url``, should a driver echo it, is hidden.
+    """
+    cause = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    cause = getattr(cause, "orig", None) or cause  # SQLAlchemy's DBAPIError: the driver's
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = lines[0] if lines else type(cause).__name__
+    password = urlsplit(url).password if url else None
+    return text.replace(password, "***") if password else text
 
 
 @attrs.frozen
@@ -46,17 +93,33 @@ def load_or_create_dev_secret(path: str) -> str:
 
     ``serve`` and ``token`` run as separate processes; the file is how a token that
     ``im-server token`` prints is accepted by a server started without a secret.
+    The file appears whole or not at all (written aside, then linked), so two
+    processes starting at once agree on one secret.
     """
     file = Path(path)
-    if file.exists():
-        secret = file.read_text().strip()
-        if len(secret) >= 32:
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    while True:
+        try:
+            found = file.read_text().strip()
+        except FileNotFoundError:
+            found = ""
+        if len(found) >= 32:
+            return found
+        secret = secrets.token_urlsafe(48)
+        draft = file.with_name(f".{file.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as out:
+            out.write(secret + "\n")
+        try:
+            if found:  # too short to be ours: replace it
+                os.replace(draft, file)
+            else:
+                os.link(draft, file)  # fails if another process was first: read theirs
             return secret
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as out:
-        out.write(secret + "\n")
-    return secret
+        except FileExistsError:
+            continue
+        finally:
+            draft.unlink(missing_ok=True)
 
 
 def build_game_auth(settings: Settings) -> tuple[GameAuth, bool]:
@@ -113,10 +176,17 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
 
     Raises:
         ConfigurationError: a setting cannot work (bad URL, missing driver, old schema).
+        StoreUnreachable: the session store or the database does not answer.
     """
     auth, dev = build_game_auth(settings)
     sessions = _build_sessions(settings)
-    mailbox = _build_mailbox(settings, migrate=migrate)
+    try:
+        _check_answers("session store", settings.session_store_url, sessions.ping)
+        mailbox = _check_answers("database", settings.database_url,
+                                 lambda: _build_mailbox(settings, migrate=migrate))
+    except BaseException:
+        _close(sessions)
+        raise
     service = ChatService(
         sessions=sessions,
         mailbox=mailbox,
@@ -127,8 +197,22 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
 
     def close() -> None:
         for port in (sessions, mailbox, auth):
-            closer = getattr(port, "close", None)
-            if closer is not None:
-                closer()
+            _close(port)
 
     return Built(service, close, dev)
+
+
+def _check_answers(store: str, url: str, attempt: Callable[[], _T]) -> _T:
+    """Run ``attempt``; if the store does not answer, say which one, in one line."""
+    try:
+        return attempt()
+    except StorageUnavailable as error:
+        raise StoreUnreachable(
+            f"the {store} at {redacted(url)} does not answer: {driver_reason(error, url)}"
+        ) from error
+
+
+def _close(port: object) -> None:
+    closer = getattr(port, "close", None)
+    if closer is not None:
+        closer()

@@ -1,7 +1,8 @@
 """The ``im-server`` command: ``serve``, ``migrate`` and ``token``.
 
-Bad configuration ends the command with one line on stderr and exit status 2,
-never a traceback.
+Bad configuration ends the command with one line on stderr and exit status 2; a
+store that does not answer, or a port that cannot be bound, with one line and exit
+status 1; never a traceback.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from im_adapters import ConfigurationError
-from im_http.settings import Settings
+from im_core.errors import ConfigurationError
+from im_http.server import CannotListen
+from im_http.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = ["main"]
 
@@ -26,8 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the HTTP API with waitress")
     serve.add_argument("--host", help="address to listen on (IM_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (IM_PORT, default 8080)")
-    serve.add_argument("--threads", type=int, help="worker threads (IM_THREADS, default 8)")
+    # Flags are read as text and checked by Settings, exactly as their variables are.
+    serve.add_argument("--port", help="port to listen on (IM_PORT, default 8080)")
+    serve.add_argument("--threads", help="worker threads (IM_THREADS, default 8)")
     commands.add_parser("migrate", help="upgrade the database named by IM_DATABASE_URL")
     token = commands.add_parser(
         "token", help="print a game token for UID, signed with the configured or dev secret"
@@ -39,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings) -> int:
     from im_http.app import create_app
-    from im_http.bootstrap import build_service
+    from im_http.bootstrap import build_service, redacted
     from im_http.server import serve
 
     built = build_service(settings)
@@ -50,36 +53,51 @@ def _serve(settings: Settings) -> int:
             "get tokens with `im-server token UID`.",
             settings.dev_secret_file,
         )
-    app = create_app(
-        built.service,
-        session_ttl=settings.session_ttl,
-        heartbeat_interval=settings.heartbeat_interval,
-    )
-    log.info(
-        "im-server on http://%s:%d (threads=%d, sessions=%s, database=%s)",
-        settings.host, settings.port, settings.threads,
-        settings.session_store_url.split("://")[0], settings.database_url.split("://")[0],
-    )
+    app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval)
+
+    def listening(host: str, port: int) -> None:
+        log.info(
+            "im-server on http://%s:%d (threads=%d; sessions %s and database %s both "
+            "answered at start)", host, port, settings.threads,
+            redacted(settings.session_store_url), redacted(settings.database_url),
+        )
+
     try:
-        serve(app, host=settings.host, port=settings.port, threads=settings.threads)
+        serve(app, host=settings.host, port=settings.port, threads=settings.threads,
+              on_listening=listening)
     finally:
         built.close()
+    log.info("im-server stopped")
     return 0
 
 
 def _migrate(settings: Settings) -> int:
     from im_adapters.sql import create_engine_from_url, upgrade_to_head
+    from im_core.errors import StorageUnavailable
+    from im_http.bootstrap import driver_reason, redacted
 
-    if settings.database_url == "memory://":
+    url = settings.database_url
+    if url == "memory://":
         raise ConfigurationError("IM_DATABASE_URL is memory://: there is nothing to migrate")
     # Migrations may rewrite big tables: give them more time than a request gets.
-    engine = create_engine_from_url(settings.database_url, pool_size=1, timeout=600)
+    engine = create_engine_from_url(url, pool_size=1, timeout=600)
     try:
         upgrade_to_head(engine)
+    except StorageUnavailable as error:
+        # The driver's words (no such database, access denied...), never the password.
+        raise _MigrationFailed(
+            f"cannot migrate {redacted(url)}: {driver_reason(error, url)}"
+        ) from error
     finally:
         engine.dispose()
-    print(f"database ({settings.database_url.split('://')[0]}) is at the latest schema")
+    # Named in full (password hidden): migrating the wrong database must not go unseen.
+    note = " (the default: IM_DATABASE_URL is not set)" if url == DEFAULT_DATABASE_URL else ""
+    print(f"database {redacted(url)} is at the latest schema{note}")
     return 0
+
+
+class _MigrationFailed(Exception):
+    """``migrate`` could not reach or change the database; the message says why."""
 
 
 def _token(settings: Settings, uid: str, ttl: int) -> int:
@@ -110,10 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = _parser().parse_args(argv)
-    # Alembic narrates every start-up check; only `migrate` is worth its story.
-    logging.getLogger("alembic").setLevel(
-        logging.INFO if args.command == "migrate" else logging.WARNING
-    )
+    # Alembic narrates every step ("setup plugin ...", "Will assume transactional
+    # DDL"): noise for `serve` and `migrate` alike, which say the outcome themselves.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             settings = Settings.from_env(host=args.host, port=args.port, threads=args.threads)
@@ -125,8 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, ValueError) as error:
         print(f"im-server: {_one_line(error)}", file=sys.stderr)
         return 2
-    except ConnectionError as error:  # StorageUnavailable, AuthUnavailable at start-up
+    except (ConnectionError, CannotListen) as error:  # a store or the port, at start-up
         print(f"im-server: cannot start: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except _MigrationFailed as error:
+        print(f"im-server: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from im_core.models import BODY_MAX_CHARS, HISTORY_LIMIT_MAX, PULL_LIMIT_MAX
+from im_core.models import (
+    BODY_MAX_CHARS,
+    HISTORY_LIMIT_DEFAULT,
+    HISTORY_LIMIT_MAX,
+    PULL_LIMIT_DEFAULT,
+    PULL_LIMIT_MAX,
+)
 from im_core.service import PRESENCE_MAX_UIDS
 
 __all__ = ["openapi_document"]
@@ -119,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                 "properties": {
                     "ack": {"oneOf": [MSGID, {"type": "null"}]},
                     "limit": {"type": "integer", "minimum": 1, "maximum": PULL_LIMIT_MAX,
-                              "default": 100},
+                              "default": PULL_LIMIT_DEFAULT},
                 },
             }, required=False),
             "responses": {
@@ -161,7 +167,7 @@ def openapi_document() -> dict[str, Any]:
                 {"name": "after", "in": "query", "schema": MSGID},
                 {"name": "limit", "in": "query",
                  "schema": {"type": "integer", "minimum": 1, "maximum": HISTORY_LIMIT_MAX,
-                            "default": 50}},
+                            "default": HISTORY_LIMIT_DEFAULT}},
             ],
             "responses": {
                 "200": _json({

@@ -1,7 +1,9 @@
 """Configuration: one frozen object, read from the environment here and nowhere else.
 
-Command-line flags override the environment, which overrides the defaults. A bad
-value raises ``ConfigurationError`` with one line saying which setting and why;
+Command-line flags override the environment, which overrides the defaults. A flag is
+checked exactly as its variable is, and a flag that is given replaces its variable
+before the check, so a bad ``IM_PORT`` is no obstacle to ``--port 9000``. A bad value
+raises ``ConfigurationError`` with one line saying which setting and why;
 ``im-server`` prints that line and exits instead of showing a traceback.
 """
 
@@ -10,41 +12,93 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from im_adapters import ConfigurationError
+from im_core.errors import ConfigurationError
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "default_dev_secret_file"]
 
 DEFAULT_DATABASE_URL = "sqlite:///im.sqlite3"
 
+# The variable behind each setting; a flag overriding a setting takes its place.
+_VARIABLES = {
+    "host": "IM_HOST",
+    "port": "IM_PORT",
+    "threads": "IM_THREADS",
+    "session_store_url": "IM_SESSION_STORE_URL",
+    "database_url": "IM_DATABASE_URL",
+    "session_ttl": "IM_SESSION_TTL",
+    "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
+    "storage_timeout": "IM_STORAGE_TIMEOUT",
+    "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
+    "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
+    "game_auth_jwt_issuer": "IM_GAME_AUTH_JWT_ISSUER",
+    "game_auth_jwt_audience": "IM_GAME_AUTH_JWT_AUDIENCE",
+    "game_auth_url": "IM_GAME_AUTH_URL",
+    "game_auth_timeout": "IM_GAME_AUTH_TIMEOUT",
+    "dev_secret_file": "IM_DEV_SECRET_FILE",
+}
 
-def _number(environ: Mapping[str, str], name: str, default: float, *, low: float,
+
+def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
+    """Where the development secret is kept: one file per user, whatever the directory.
+
+    ``serve`` and ``token`` often run from different directories; a file relative to
+    the working directory would give each its own secret, and logins would fail.
+    The place is the XDG data directory: ``$XDG_DATA_HOME/im-server/dev-secret``,
+    else ``~/.local/share/im-server/dev-secret``.
+    """
+    env = os.environ if environ is None else environ
+    data = env.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data):  # the XDG spec says to ignore a relative path
+        home = env.get("HOME") or str(Path.home())
+        data = os.path.join(home, ".local", "share")
+    return os.path.join(data, "im-server", "dev-secret")
+
+
+@attrs.frozen
+class _Source:
+    """The environment with the given flags in place of their variables."""
+
+    values: Mapping[str, str]
+    flags: Mapping[str, str]  # variable -> the flag that replaced it
+
+    def raw(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def label(self, name: str) -> str:
+        """How to name the value in an error: ``--port 70000`` or ``IM_PORT='70000'``."""
+        raw = self.values[name]
+        flag = self.flags.get(name)
+        return f"{flag} {raw}" if flag else f"{name}={raw!r}"
+
+
+def _number(source: _Source, name: str, default: float, *, low: float,
             high: float) -> float:
-    raw = environ.get(name)
+    raw = source.raw(name)
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+        raise ConfigurationError(f"{source.label(name)} is not a number") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigurationError(f"{name}={raw!r} must be between {low:g} and {high:g}")
+        raise ConfigurationError(f"{source.label(name)} must be between {low:g} and {high:g}")
     return value
 
 
-def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int,
-             high: int) -> int:
-    value = _number(environ, name, default, low=low, high=high)
+def _integer(source: _Source, name: str, default: int, *, low: int, high: int) -> int:
+    value = _number(source, name, default, low=low, high=high)
     if value != int(value):
-        raise ConfigurationError(f"{name}={environ[name]!r} must be a whole number")
+        raise ConfigurationError(f"{source.label(name)} must be a whole number")
     return int(value)
 
 
-def _text(environ: Mapping[str, str], name: str) -> str | None:
-    return environ.get(name) or None
+def _text(source: _Source, name: str) -> str | None:
+    return source.raw(name) or None
 
 
 @attrs.frozen
@@ -70,42 +124,48 @@ class Settings:
     game_auth_jwt_audience: str | None = None
     game_auth_url: str | None = None
     game_auth_timeout: float = 2.0
-    dev_secret_file: str = ".im-dev-secret"
+    dev_secret_file: str = attrs.field(factory=default_dev_secret_file)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``IM_*`` variables, then apply ``overrides`` (the command-line flags).
+        """Read ``IM_*`` variables, with ``overrides`` (the command-line flags) in place
+        of theirs; a ``None`` override is a flag not given.
 
         Raises:
             ConfigurationError: a value is malformed or out of range.
         """
         env = os.environ if environ is None else environ
-        d = cls()
-        values: dict[str, Any] = {
-            "host": env.get("IM_HOST") or d.host,
-            "port": _integer(env, "IM_PORT", d.port, low=0, high=65535),
-            "threads": _integer(env, "IM_THREADS", d.threads, low=1, high=256),
-            "session_store_url": env.get("IM_SESSION_STORE_URL") or d.session_store_url,
-            "database_url": env.get("IM_DATABASE_URL") or d.database_url,
-            "session_ttl": _number(env, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
-            "heartbeat_interval": _number(
-                env, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
+        values = dict(env)
+        flags: dict[str, str] = {}
+        for field, value in overrides.items():
+            if value is not None:
+                values[_VARIABLES[field]] = str(value)
+                flags[_VARIABLES[field]] = "--" + field.replace("_", "-")
+        src = _Source(values, flags)
+        d = cls(dev_secret_file=default_dev_secret_file(env))
+        settings = cls(
+            host=src.raw("IM_HOST") or d.host,
+            port=_integer(src, "IM_PORT", d.port, low=0, high=65535),
+            threads=_integer(src, "IM_THREADS", d.threads, low=1, high=256),
+            session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
+            database_url=src.raw("IM_DATABASE_URL") or d.database_url,
+            session_ttl=_number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
+            heartbeat_interval=_number(
+                src, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
             ),
-            "storage_timeout": _number(
-                env, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
+            storage_timeout=_number(
+                src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
             ),
-            "game_auth_jwt_secret": _text(env, "IM_GAME_AUTH_JWT_SECRET"),
-            "game_auth_jwt_public_key": _text(env, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
-            "game_auth_jwt_issuer": _text(env, "IM_GAME_AUTH_JWT_ISSUER"),
-            "game_auth_jwt_audience": _text(env, "IM_GAME_AUTH_JWT_AUDIENCE"),
-            "game_auth_url": _text(env, "IM_GAME_AUTH_URL"),
-            "game_auth_timeout": _number(
-                env, "IM_GAME_AUTH_TIMEOUT", d.game_auth_timeout, low=0.05, high=60
+            game_auth_jwt_secret=_text(src, "IM_GAME_AUTH_JWT_SECRET"),
+            game_auth_jwt_public_key=_text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
+            game_auth_jwt_issuer=_text(src, "IM_GAME_AUTH_JWT_ISSUER"),
+            game_auth_jwt_audience=_text(src, "IM_GAME_AUTH_JWT_AUDIENCE"),
+            game_auth_url=_text(src, "IM_GAME_AUTH_URL"),
+            game_auth_timeout=_number(
+                src, "IM_GAME_AUTH_TIMEOUT", d.game_auth_timeout, low=0.05, high=60
             ),
-            "dev_secret_file": env.get("IM_DEV_SECRET_FILE") or d.dev_secret_file,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
+            dev_secret_file=src.raw("IM_DEV_SECRET_FILE") or d.dev_secret_file,
+        )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(
                 "IM_HEARTBEAT_INTERVAL must be shorter than IM_SESSION_TTL, "

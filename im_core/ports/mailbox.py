@@ -1,7 +1,8 @@
 """The mailbox port: users, contacts, each user's inbox and the shared history.
 
-This is the article's database: the users table, the contacts table, the offline
-table (the inbox) and the cloud message table (history).
+This is the article's database (the article is named in docs/architecture.md): the
+users table, the contacts table, the offline table (the inbox) and the cloud message
+table (history).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The session-store port: who is online, from which client, doing what.
 
-A session is the article's ``<uid, {type, cmd, time}>`` record with a time to live:
+A session is the article's ``<uid, {type, cmd, time}>`` record with a time to live
+(the article: the design this server follows, named in docs/architecture.md):
 login creates it, every authenticated call (above all the 2 s heartbeat) extends
 it, logout deletes it, and an idle client simply lets it expire.
 """

@@ -126,13 +126,21 @@ class Stack:
     clock: ManualClock
     service: ChatService
 
+    def with_session_ttl(self, ttl_ms: int) -> Stack:
+        """A second app on the same ports whose sessions live ``ttl_ms``.
 
-def _stack(name: str, sessions: SessionStore, mailbox: MailboxRepository,
-           ttl_ms: int = 10_000) -> Stack:
+        For the tests of expiry, which cannot wait for the usual 10 s.
+        """
+        return build_stack(self.name, self.sessions, self.mailbox, ttl_ms=ttl_ms)
+
+
+def build_stack(name: str, sessions: SessionStore, mailbox: MailboxRepository,
+                ttl_ms: int = 10_000) -> Stack:
+    """The app over ``sessions`` and ``mailbox``, with a fake game login and clock."""
     auth = InMemoryGameAuth()
     clock = ManualClock()
     service = ChatService(sessions, mailbox, auth, clock, session_ttl_ms=ttl_ms)
-    app = create_app(service, session_ttl=ttl_ms / 1000, heartbeat_interval=2)
+    app = create_app(service, heartbeat_interval=2)
     api = ApiClient(falcon.testing.TestClient(app), auth)
     return Stack(name, api, sessions, mailbox, auth, clock, service)
 
@@ -141,7 +149,7 @@ def _stack(name: str, sessions: SessionStore, mailbox: MailboxRepository,
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The app on in-memory ports, and on the real Redis + PostgreSQL / MariaDB."""
     if request.param == "memory":
-        yield _stack("memory", InMemorySessionStore(), InMemoryMailbox())
+        yield build_stack("memory", InMemorySessionStore(), InMemoryMailbox())
         return
     from im_adapters.redis_sessions import RedisSessionStore
     from im_adapters.sql import SqlMailbox, upgrade_to_head
@@ -155,7 +163,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     mailbox = SqlMailbox.from_url(url)
     upgrade_to_head(mailbox.engine)
     try:
-        yield _stack(request.param, sessions, mailbox)
+        yield build_stack(request.param, sessions, mailbox)
     finally:
         mailbox.close()
         sessions.close()
@@ -164,7 +172,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
 @pytest.fixture
 def memory_stack() -> Stack:
     """The app on in-memory ports only: for what needs the fake clock or a switch."""
-    return _stack("memory", InMemorySessionStore(), InMemoryMailbox())
+    return build_stack("memory", InMemorySessionStore(), InMemoryMailbox())
 
 
 @pytest.fixture

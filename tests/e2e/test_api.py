@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from im_core.models import HISTORY_LIMIT_DEFAULT, PULL_LIMIT_DEFAULT
 from tests.e2e.conftest import ApiClient, Stack
 
 
@@ -18,6 +19,14 @@ def test_login_returns_a_token_and_the_session_timings(api: ApiClient) -> None:
     assert result.json["session_ttl"] == 10
     assert result.json["heartbeat_interval"] == 2
     assert len(result.json["token"]) >= 30
+
+
+def test_login_tells_the_session_ttl_that_the_service_enforces(memory_stack: Stack) -> None:
+    short = memory_stack.with_session_ttl(1500)
+    short.auth.grant("alice", "t")
+    result = short.api.post("/v1/login", {"uid": "alice", "game_token": "t",
+                                          "client_type": "pc"})
+    assert result.json["session_ttl"] == 1.5
 
 
 def test_two_logins_of_one_player_get_different_tokens(api: ApiClient) -> None:
@@ -199,9 +208,7 @@ def test_sending_to_or_reading_history_with_a_stranger_is_404_unknown_user(
 
 
 def test_an_idle_session_expires_and_is_refused(stack: Stack) -> None:
-    from tests.e2e.conftest import _stack
-
-    short = _stack(stack.name, stack.sessions, stack.mailbox, ttl_ms=300)
+    short = stack.with_session_ttl(300)
     token = short.api.login("alice")
     assert short.api.heartbeat(token).status_code == 200
     short.clock.advance(400)
@@ -211,9 +218,7 @@ def test_an_idle_session_expires_and_is_refused(stack: Stack) -> None:
 
 
 def test_every_authenticated_call_keeps_the_session_alive(stack: Stack) -> None:
-    from tests.e2e.conftest import _stack
-
-    short = _stack(stack.name, stack.sessions, stack.mailbox, ttl_ms=600)
+    short = stack.with_session_ttl(600)
     token = short.api.login("alice")
     for _ in range(4):
         short.clock.advance(300)
@@ -224,3 +229,17 @@ def test_every_authenticated_call_keeps_the_session_alive(stack: Stack) -> None:
 def test_health_and_readiness_answer_when_everything_is_up(api: ApiClient) -> None:
     assert api.get("/healthz").json == {"status": "ok"}
     assert api.get("/readyz").json == {"status": "ready"}
+
+
+def test_without_a_limit_heartbeat_and_history_use_the_cores_defaults(
+    memory_stack: Stack,
+) -> None:
+    api = memory_stack.api
+    alice, bob = api.login("alice"), api.login("bob")
+    for i in range(PULL_LIMIT_DEFAULT + 1):
+        api.send(alice, "bob", f"m{i}")
+    pulled = api.heartbeat(bob).json
+    assert (len(pulled["messages"]), pulled["more"]) == (PULL_LIMIT_DEFAULT, True)
+    page = api.get("/v1/messages/history", params={"peer": "alice"}, token=bob).json
+    assert len(page["messages"]) == HISTORY_LIMIT_DEFAULT
+    assert page["next_before"] is not None

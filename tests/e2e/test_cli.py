@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -52,6 +53,15 @@ def _call(port: int, method: str, path: str, body: Any = None,
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+@pytest.fixture(autouse=True)
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own XDG data directory, so no test touches the user's dev secret."""
+    data = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    return data
 
 
 @pytest.fixture
@@ -131,15 +141,29 @@ def test_messages_on_the_embedded_default_survive_a_restart(tmp_path: Path) -> N
 
 
 def test_serve_without_a_secret_warns_loudly_about_the_development_secret(
-    served: tuple[int, Path, subprocess.Popen[str]],
+    served: tuple[int, Path, subprocess.Popen[str]], _private_data_home: Path
 ) -> None:
     _, workdir, process = served
     process.terminate()
     output, _ = process.communicate(timeout=10)
     assert "NO IM_GAME_AUTH_JWT_SECRET IS SET" in output
-    assert (workdir / ".im-dev-secret").stat().st_mode & 0o077 == 0
-    secret = (workdir / ".im-dev-secret").read_text().strip()
-    assert secret not in output
+    kept = _private_data_home / "im-server" / "dev-secret"
+    assert str(kept) in output
+    assert kept.stat().st_mode & 0o077 == 0
+    assert kept.read_text().strip() not in output
+    assert not (workdir / ".im-dev-secret").exists()
+
+
+def test_a_token_minted_in_one_directory_logs_in_to_a_server_started_in_another(
+    served: tuple[int, Path, subprocess.Popen[str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port, _, _ = served
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    game = _run("token", "alice", cwd=elsewhere)
+    assert game.returncode == 0, game.stderr
+    status, answer = _call(port, "POST", "/v1/login", {
+        "uid": "alice", "game_token": game.stdout.strip(), "client_type": "pc"})
+    assert status == 200, answer
 
 
 @pytest.mark.parametrize(
@@ -166,6 +190,19 @@ def test_bad_configuration_stops_serve_with_one_clear_line(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--port", "70000"], "--port 70000 must be between 0 and 65535"),
+    (["--port", "http"], "--port http is not a number"),
+    (["--threads", "0"], "--threads 0 must be between 1 and 256"),
+])
+def test_a_bad_flag_stops_serve_with_one_clear_line(
+    tmp_path: Path, flags: list[str], says: str
+) -> None:
+    result = _run("serve", *flags, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"im-server: {says}"
+
+
 def test_serve_refuses_a_shared_database_that_was_not_migrated(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -179,12 +216,88 @@ def test_serve_refuses_a_shared_database_that_was_not_migrated(
     assert again.returncode == 0, again.stderr
 
 
-def test_serve_says_so_in_one_line_when_the_database_is_unreachable(tmp_path: Path) -> None:
-    result = _run("serve", cwd=tmp_path, IM_DATABASE_URL="postgresql://nobody@127.0.0.1:1/x",
-                  IM_GAME_AUTH_JWT_SECRET="s" * 32)
+@pytest.mark.parametrize(("env", "says"), [
+    ({"IM_DATABASE_URL": "postgresql://nobody:hunter22@127.0.0.1:1/x"},
+     "the database at postgresql://nobody:***@127.0.0.1:1/x does not answer: "),
+    ({"IM_SESSION_STORE_URL": "redis://:hunter22@127.0.0.1:1/0"},
+     "the session store at redis://:***@127.0.0.1:1/0 does not answer: "),
+])
+def test_serve_stops_in_one_line_naming_the_store_that_does_not_answer(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    result = _run("serve", cwd=tmp_path, IM_GAME_AUTH_JWT_SECRET="s" * 32, **env)
     assert result.returncode == 1
-    assert result.stderr.startswith("im-server: cannot start:")
+    assert result.stderr.startswith(f"im-server: cannot start: {says}")
     assert len(result.stderr.strip().splitlines()) == 1
+    assert "hunter22" not in result.stderr
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run("serve", "--port", str(port), cwd=tmp_path,
+                      IM_GAME_AUTH_JWT_SECRET="s" * 32)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"im-server: cannot start: cannot listen on 127.0.0.1:{port}: the port is in use")
+
+
+def test_sigterm_stops_serve_cleanly_and_leaves_no_sqlite_side_files(
+    served: tuple[int, Path, subprocess.Popen[str]],
+) -> None:
+    port, workdir, process = served
+    game = _run("token", "alice", cwd=workdir).stdout.strip()
+    assert _call(port, "POST", "/v1/login", {"uid": "alice", "game_token": game,
+                                              "client_type": "pc"})[0] == 200
+    assert (workdir / "im.sqlite3-wal").exists()
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "im-server stopped" in output
+    assert sorted(p.name for p in workdir.iterdir()) == ["im.sqlite3"]
+
+
+def test_migrate_names_the_database_it_migrated_and_says_nothing_else(tmp_path: Path) -> None:
+    result = _run("migrate", cwd=tmp_path, IM_DATABASE_URL="sqlite:///chat.sqlite3")
+    assert result.returncode == 0
+    assert result.stdout == "database sqlite:///chat.sqlite3 is at the latest schema\n"
+    assert result.stderr == ""
+
+
+def test_migrate_without_a_database_url_says_it_migrated_the_default(tmp_path: Path) -> None:
+    result = _run("migrate", cwd=tmp_path)
+    assert result.stdout == ("database sqlite:///im.sqlite3 is at the latest schema"
+                             " (the default: IM_DATABASE_URL is not set)\n")
+
+
+def test_migrate_says_why_when_the_database_does_not_exist(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    missing = postgres_url + "_missing"
+    result = _run("migrate", cwd=tmp_path, IM_DATABASE_URL=missing)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("im-server: cannot migrate ")
+    assert "does not exist" in lines[0]
+
+
+def test_migrate_says_why_when_the_credentials_are_refused_without_the_password(
+    tmp_path: Path, mysql_url: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    wrong = make_url(mysql_url).set(username="nobody", password="hunter22")
+    result = _run("migrate", cwd=tmp_path,
+                  IM_DATABASE_URL=wrong.render_as_string(hide_password=False))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Access denied" in lines[0]
+    assert "hunter22" not in result.stderr + result.stdout
 
 
 def test_a_token_from_the_token_command_is_accepted_only_for_its_uid(tmp_path: Path) -> None:

@@ -102,6 +102,13 @@ def test_presence_of_no_uid_a_bad_uid_or_too_many_is_400(memory_stack: Stack,
     assert _code(result) == (400, "invalid_request")
 
 
+def test_asking_presence_of_too_many_uids_says_so_in_plain_words(memory_stack: Stack) -> None:
+    alice = memory_stack.api.login("alice")
+    uids = [f"u{i}" for i in range(101)]
+    result = memory_stack.api.get("/v1/presence", params={"uid": uids}, token=alice)
+    assert result.json["description"] == "uid must be given 1 to 100 times"
+
+
 @pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b'"text"', b"\xff\xfe", b"null",
                                  b'{"uid": "\\ud800"}', b'{"ack": 1e999}'])
 def test_a_body_that_is_not_a_json_object_is_400(memory_stack: Stack, raw: bytes) -> None:

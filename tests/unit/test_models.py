@@ -58,6 +58,12 @@ def test_a_body_of_4097_characters_is_too_long_not_malformed() -> None:
         check_body("a" * 4097)
 
 
+def test_a_too_long_body_is_named_once_in_the_error() -> None:
+    with pytest.raises(MessageTooLong) as error:
+        check_body("a" * 4097)
+    assert str(error.value) == "body is 4097 characters; at most 4096"
+
+
 @given(client_msg_ids)
 def test_printable_ascii_client_msg_ids_are_accepted(key: str) -> None:
     assert check_client_msg_id(key) == key

@@ -1,0 +1,65 @@
+"""``Settings``: read from the environment and the flags, checked in one place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import im_adapters
+from im_core.errors import ConfigurationError
+from im_http.bootstrap import load_or_create_dev_secret
+from im_http.settings import Settings
+
+
+def test_the_settings_do_not_depend_on_the_adapters() -> None:
+    probe = "import sys, im_http.settings; print('im_adapters' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_the_adapters_still_export_the_one_configuration_error() -> None:
+    assert im_adapters.ConfigurationError is ConfigurationError
+
+
+def test_a_flag_out_of_range_is_refused_as_its_variable_would_be() -> None:
+    with pytest.raises(ConfigurationError, match="--port 70000 must be between 0 and 65535"):
+        Settings.from_env({}, port="70000")
+    with pytest.raises(ConfigurationError, match="--threads x is not a number"):
+        Settings.from_env({}, threads="x")
+
+
+@pytest.mark.parametrize(("variable", "flag", "value"),
+                         [("IM_PORT", "port", 9000), ("IM_THREADS", "threads", 4)])
+def test_a_bad_variable_is_no_obstacle_when_its_flag_overrides_it(
+    variable: str, flag: str, value: int
+) -> None:
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env({variable: "eighty"})
+    settings = Settings.from_env({variable: "eighty"}, **{flag: str(value)})
+    assert getattr(settings, flag) == value
+
+
+def test_the_development_secret_is_kept_once_per_user_not_per_directory() -> None:
+    assert Settings.from_env({"HOME": "/home/ann"}).dev_secret_file == (
+        "/home/ann/.local/share/im-server/dev-secret")
+    assert Settings.from_env({"HOME": "/home/ann", "XDG_DATA_HOME": "/data"}
+                             ).dev_secret_file == "/data/im-server/dev-secret"
+    # The XDG spec says a relative XDG_DATA_HOME is to be ignored.
+    assert Settings.from_env({"HOME": "/home/ann", "XDG_DATA_HOME": "rel"}
+                             ).dev_secret_file == "/home/ann/.local/share/im-server/dev-secret"
+    assert Settings.from_env({"IM_DEV_SECRET_FILE": "/etc/im/s"}).dev_secret_file == "/etc/im/s"
+
+
+def test_the_development_secret_file_is_made_once_private_and_then_reused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data" / "im-server" / "dev-secret"
+    secret = load_or_create_dev_secret(str(path))
+    assert len(secret) >= 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_dev_secret(str(path)) == secret
+    assert [p.name for p in path.parent.iterdir()] == ["dev-secret"]
