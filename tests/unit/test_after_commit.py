@@ -132,7 +132,7 @@ def test_a_login_whose_session_cannot_be_stored_fails_and_its_retry_succeeds(
 def test_the_http_answer_to_a_stored_send_is_201_even_when_the_session_store_fails_after(
     service: ChatService, store: BrokenAfterCommit
 ) -> None:
-    client = falcon.testing.TestClient(create_app(service))
+    client = falcon.testing.TestClient(create_app(service, heartbeat_interval=2))
     alice = login(service, "alice")
     login(service, "bob")
     store.failing.add("note_new_message")
