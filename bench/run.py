@@ -1244,7 +1244,8 @@ Every figure on this page was printed by one run of the benchmark, on {date}:
 `bench/run.py` starts everything it needs on loopback and stops it afterwards:
 `im-server serve` (waitress, 8 threads) and, as the yardstick, `bench/bare_app.py`, a
 Falcon app with one resource that parses a small JSON body and answers a small JSON
-body, served by waitress with the same settings. Both are loaded with
+body, with orjson through the same `im_http.app` functions as the server, served by
+waitress with the same settings. Both are loaded with
 `wrk -t2 -c32 --latency` in alternating runs (bare, scenario, bare, scenario, ...),
 so drift hits both alike. A scenario's **ratio** is the median over rounds of its
 req/s divided by the req/s of the bare run just before it; **p99 / bare p99** likewise.
