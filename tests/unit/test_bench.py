@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.run import parse_wrk
+from bench.wrk import parse_wrk
 
 REPORT = """Running 5s test @ http://127.0.0.1:40123/
   2 threads and 32 connections
