@@ -1,27 +1,28 @@
 """The stack's own limit: a Falcon app with one resource, served like ``im-server``.
 
 ``POST /bare`` parses a small JSON body and answers a small JSON body; nothing else
-happens. ``python -m bench.bare_app --port P --threads 8`` serves it with
-``im_http.server.serve``, exactly as ``im-server serve`` is served, so the ratio of a scenario's
-throughput to this app's is the share of the HTTP stack's limit the IM keeps.
+happens. It does that JSON work exactly as the server does: the body is read by
+``im_http.app.read_json`` (bounded read, orjson) and the answer is written by the
+orjson media handler that ``im_http.app.install_orjson`` installs, as in the server's
+app. ``python -m bench.bare_app --port P --threads 8`` serves it with
+``im_http.server.serve``, exactly as ``im-server serve`` is served, so the ratio of a
+scenario's throughput to this app's is the share of the HTTP stack's limit the IM keeps.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
 
 import falcon
 
-MAX_REQUEST_BYTES = 64 * 1024
+from im_http.app import install_orjson, read_json
+
+__all__ = ["create_app"]
 
 
 class Bare:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        # Read the way im_http.app.read_json does: bounded read, then json.loads.
-        raw = req.bounded_stream.read(MAX_REQUEST_BYTES + 1)
-        body: dict[str, Any] = json.loads(raw) if raw else {}
+        body = read_json(req)
         resp.media = {"pong": body.get("ping"), "messages": [], "more": False}
 
 
@@ -32,6 +33,7 @@ class Health:
 
 def create_app() -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App(media_type=falcon.MEDIA_JSON)
+    install_orjson(app)
     app.add_route("/bare", Bare())
     app.add_route("/healthz", Health())
     return app

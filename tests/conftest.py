@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+
+from im_adapters.sql.admin import create_database, drop_database
 
 REDIS_URL = os.environ.get("IM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -67,27 +68,14 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
 
 def _scratch_database(server_url: str, service: str) -> Iterator[str]:
     """Create an empty database on ``server_url``'s server; drop it afterwards."""
-    url = make_url(server_url)
-    name = f"im_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
-        with admin.connect() as conn:
-            if url.get_backend_name() == "mysql":
-                conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-            else:
-                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        database_url = create_database(server_url, prefix="im_test")
     except sa.exc.SQLAlchemyError as error:
-        admin.dispose()
         unreachable(service, error)
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield database_url
     finally:
-        with admin.connect() as conn:
-            if url.get_backend_name() == "postgresql":
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            else:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
+        drop_database(server_url, database_url)
 
 
 @pytest.fixture

@@ -51,6 +51,23 @@ function M.all_rows(path)
   return rows
 end
 
+-- A scenario whose requests are all built once, in init: build(row) makes the request
+-- for one line of this thread's share, and request() serves them round-robin. Call it
+-- at the script's top level: it defines the global init() and request() wrk looks for.
+function M.prebuilt(build)
+  local reqs, n, i = {}, 0, 0
+  function init(args)
+    for _, row in ipairs(M.rows(args)) do
+      n = n + 1
+      reqs[n] = build(row)
+    end
+  end
+  function request()
+    i = i % n + 1
+    return reqs[i]
+  end
+end
+
 function M.headers(token)
   local h = {["Content-Type"] = "application/json"}
   if token then h["Authorization"] = "Bearer " .. token end

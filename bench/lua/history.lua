@@ -4,15 +4,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 setup = common.setup
-local reqs, n, i = {}, 0, 0
-function init(args)
-  for _, row in ipairs(common.rows(args)) do
-    n = n + 1
-    reqs[n] = wrk.format("GET", "/v1/messages/history?peer=" .. row[2] .. "&limit=20",
-                         common.headers(row[1]), nil)
-  end
-end
-function request()
-  i = i % n + 1
-  return reqs[i]
-end
+common.prebuilt(function(row)
+  return wrk.format("GET", "/v1/messages/history?peer=" .. row[2] .. "&limit=20",
+                    common.headers(row[1]), nil)
+end)

@@ -4,16 +4,8 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 setup = common.setup
-local reqs, n, i = {}, 0, 0
-function init(args)
-  for _, row in ipairs(common.rows(args)) do
-    n = n + 1
-    local body = string.format('{"uid": "%s", "game_token": "%s", "client_type": "pc"}',
-                               row[1], row[2])
-    reqs[n] = wrk.format("POST", "/v1/login", common.headers(nil), body)
-  end
-end
-function request()
-  i = i % n + 1
-  return reqs[i]
-end
+common.prebuilt(function(row)
+  local body = string.format('{"uid": "%s", "game_token": "%s", "client_type": "pc"}',
+                             row[1], row[2])
+  return wrk.format("POST", "/v1/login", common.headers(nil), body)
+end)

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from bench.processes import free_port
+
 SERVER = [sys.executable, "-m", "im_http.cli"]
 
 
@@ -29,13 +31,6 @@ def _env(**extra: str) -> dict[str, str]:
 def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SERVER, *args], cwd=cwd, env=_env(**env), capture_output=True,
                           text=True, timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _call(port: int, method: str, path: str, body: Any = None,
@@ -67,7 +62,7 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
     """``im-server serve`` on its embedded defaults, in an empty working directory."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([*SERVER, "serve", "--port", str(port)], cwd=tmp_path,
                                env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
@@ -111,7 +106,7 @@ def test_serve_on_the_defaults_answers_a_whole_conversation(
 
 def test_messages_on_the_embedded_default_survive_a_restart(tmp_path: Path) -> None:
     def conversation_step(send: bool) -> list[str]:
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen([*SERVER, "serve", "--port", str(port)], cwd=tmp_path,
                                    env=_env(), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)

@@ -9,7 +9,7 @@ import threading
 import time
 import urllib.request
 
-from tests.e2e.test_cli import _free_port
+from bench.processes import free_port
 
 SLOW_APP = """
 import sys, time
@@ -26,7 +26,7 @@ serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=2,
 
 
 def test_sigterm_lets_a_request_in_flight_finish_then_exits_0() -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", SLOW_APP, str(port)],
                                stdout=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from bench.processes import free_port
 from im_adapters import ConfigurationError
 from im_adapters.redis_sessions import RedisSessionStore
 from im_core.models import Presence, Session, SessionToken
@@ -38,7 +38,7 @@ class PrivateRedis:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,13 +87,6 @@ class PrivateRedis:
         if self.process is not None and self.process.poll() is None:
             self.thaw()
             self.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -1,0 +1,56 @@
+"""The two servers under load: ``im-server serve`` and the bare yardstick app.
+
+Both run as subprocesses with the same waitress settings; the im-server gets its
+settings from a clean environment (no ``IM_*`` from the caller's shell).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from bench.processes import Processes, free_port, wait_http
+from bench.settings import HEARTBEAT_INTERVAL, PY, ROOT, SESSION_TTL, THREADS
+from bench.stores import Backend
+
+__all__ = ["migrate", "server_env", "start_pair"]
+
+
+def server_env(backend: Backend, secret: str, workdir: Path) -> dict[str, str]:
+    """The environment ``im-server`` runs with on ``backend``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
+    env.update(
+        IM_SESSION_STORE_URL=backend.session_url,
+        IM_GAME_AUTH_JWT_SECRET=secret,
+        IM_SESSION_TTL=str(SESSION_TTL),
+        IM_HEARTBEAT_INTERVAL=str(HEARTBEAT_INTERVAL),
+        IM_DEV_SECRET_FILE=str(workdir / ".im-dev-secret"),
+        PYTHONPATH=str(ROOT),
+    )
+    if backend.database_url is not None:
+        env["IM_DATABASE_URL"] = backend.database_url
+    return env
+
+
+def migrate(env: dict[str, str], workdir: Path) -> None:
+    """``im-server migrate``, as an operator would run it."""
+    done = subprocess.run([PY, "-m", "im_http.cli", "migrate"], env=env, cwd=workdir,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"im-server migrate failed:\n{done.stdout}\n{done.stderr}")
+
+
+def start_pair(procs: Processes, env: dict[str, str],
+               workdir: Path) -> tuple[int, int, subprocess.Popen[bytes]]:
+    """Start one im-server and one bare app; return their ports and the server."""
+    im_port, bare_port = free_port(), free_port()
+    im_log = workdir / f"im-{im_port}.log"
+    server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(im_port),
+                          "--threads", str(THREADS)], env=env, cwd=workdir, log_path=im_log)
+    bare_log = workdir / f"bare-{bare_port}.log"
+    bare = procs.start([PY, "-m", "bench.bare_app", "--port", str(bare_port),
+                        "--threads", str(THREADS)], env=env, cwd=ROOT, log_path=bare_log)
+    wait_http(im_port, server, im_log)
+    wait_http(bare_port, bare, bare_log)
+    return im_port, bare_port, server
