@@ -17,6 +17,7 @@ from im_core.errors import (
 )
 from im_core.memory import (
     InMemoryGameAuth,
+    InMemoryInboxSignals,
     InMemoryMailbox,
     InMemorySessionStore,
     ManualClock,
@@ -47,6 +48,7 @@ __all__ = [
     "GameAuth",
     "HistoryPage",
     "InMemoryGameAuth",
+    "InMemoryInboxSignals",
     "InMemoryMailbox",
     "InMemorySessionStore",
     "Inbox",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 
 import attrs
@@ -35,6 +36,7 @@ __all__ = [
     "check_limit",
     "check_msgid",
     "check_uid",
+    "check_wait",
 ]
 
 BODY_MAX_CHARS = 4096
@@ -44,6 +46,7 @@ PULL_LIMIT_DEFAULT = 100  # what a heartbeat returns when it names no limit
 HISTORY_LIMIT_MAX = 100
 HISTORY_LIMIT_DEFAULT = 50  # what a history page holds when it names no limit
 MSGID_MAX = 2**63 - 1
+_WAIT_CAP_S = 86_400  # far above any server's longest wait; keeps the arithmetic small
 
 _UID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 _CLIENT_TYPE = re.compile(r"[a-z0-9_-]{1,16}")
@@ -101,6 +104,18 @@ def check_msgid(value: object, field: str) -> int | None:
     if type(value) is int and 0 <= value <= MSGID_MAX:
         return value
     raise InvalidInput(field, "must be null or an integer msgid")
+
+
+def check_wait(value: object) -> int:
+    """Return ``value`` (seconds, a number >= 0; ``None`` is 0) in whole milliseconds.
+
+    Any size is accepted, since the use case caps it at the server's longest wait.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidInput("wait", "must be a number of seconds, 0 or more")
+    return math.ceil(min(value, _WAIT_CAP_S) * 1000)
 
 
 def check_limit(value: object, field: str, maximum: int) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from im_core.errors import ClientMsgIdReused, InvalidInput, SessionExpired, StorageUnavailable
+from im_core.memory import InMemoryInboxSignals
 from im_core.models import (
     HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
@@ -32,8 +33,10 @@ from im_core.models import (
     check_limit,
     check_msgid,
     check_uid,
+    check_wait,
 )
 from im_core.ports import Clock, GameAuth, MailboxRepository, SessionStore, UnknownUser
+from im_core.ports.signals import InboxSignals
 
 __all__ = ["PRESENCE_MAX_UIDS", "ChatService", "HistoryPage", "new_session_secret"]
 
@@ -70,6 +73,10 @@ class ChatService:
         clock: the time source for session times and ``sent_at``.
         session_ttl_ms: how long a session lives after its last call.
         new_secret: makes the random part of each new session token.
+        signals: rings and waits across nodes, and the inbox hint (in-process by
+            default, which is right for one process only).
+        max_wait_ms: the longest a heartbeat may be held; below the TTL (by default
+            four fifths of it), so a waiting player's session never lapses.
     """
 
     sessions: SessionStore
@@ -78,14 +85,23 @@ class ChatService:
     clock: Clock
     session_ttl_ms: int = 10_000
     new_secret: Callable[[], str] = new_session_secret
+    signals: InboxSignals = attrs.field(factory=InMemoryInboxSignals)
+    max_wait_ms: int = attrs.field(
+        default=attrs.Factory(lambda self: self.session_ttl_ms * 4 // 5, takes_self=True)
+    )
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    @max_wait_ms.validator
+    def _check_max_wait(self, _: attrs.Attribute[int], value: int) -> None:
+        if not 0 <= value < self.session_ttl_ms:
+            raise ValueError(f"max_wait_ms must be from 0 to below the session TTL, not {value}")
 
     @property
     def after_commit_failures(self) -> int:
         """How many best-effort steps after a commit have failed since start-up.
 
-        Those steps (the inbox hint's notes) only save work or latency; when one fails
+        Those steps (rings: wake-ups and the inbox hint) only save work or latency; when one fails
         the answer stays the committed result, and this count is how it is noticed.
         """
         return self._after_commit_failures
@@ -128,28 +144,58 @@ class ChatService:
         return session
 
     def heartbeat(
-        self, session: Session, ack: object = None, limit: object = PULL_LIMIT_DEFAULT
+        self,
+        session: Session,
+        ack: object = None,
+        limit: object = PULL_LIMIT_DEFAULT,
+        wait: object = 0,
     ) -> Inbox:
         """Delete what the client acknowledged, then return what is waiting for it.
 
-        When the session store knows the inbox is empty (see ``SessionStore``'s inbox
-        hint) the mailbox is not asked: an idle player's heartbeat costs no query.
+        With ``wait`` (seconds, capped at ``max_wait_ms``) and an empty inbox, the call
+        is held until a message for the player is committed on any node (a ring) or the
+        wait ends; either way the inbox is read again before answering, so a lost ring
+        costs latency, never a message. The session is checked again after the wait, so
+        a logout elsewhere ends the wait with ``SessionExpired``, and extended, so a
+        waiting player stays online.
+
+        When the signals know the inbox is empty (the inbox hint) the mailbox is not
+        asked: an idle player's heartbeat costs no query.
+
+        Raises:
+            InvalidInput: ``ack``, ``limit`` or ``wait`` is malformed.
+            SessionExpired: the session ended while the call was held.
         """
         ack = check_msgid(ack, "ack")
         limit = check_limit(limit, "limit", PULL_LIMIT_MAX)
-        if session.inbox_known_empty:
-            # Seen empty and nothing sent since: nothing to return, nothing to delete.
+        wait_ms = min(check_wait(wait), self.max_wait_ms)
+        if wait_ms <= 0:
+            return self._pull(session.uid, ack, limit)
+        # Listen first: a ring between the read and the wait must not be missed.
+        waiter = self.signals.listen(session.uid)
+        try:
+            inbox = self._pull(session.uid, ack, limit)
+            deadline = self.clock.now_ms() + wait_ms
+            while not inbox.messages:
+                remaining = deadline - self.clock.now_ms()
+                rung = remaining > 0 and waiter.wait(remaining / 1000)
+                session = self.authenticate(str(session.token), "heartbeat")
+                inbox = self._pull(session.uid, None, limit)
+                if not rung:
+                    break
+            return inbox
+        finally:
+            waiter.close()
+
+    def _pull(self, uid: str, ack: int | None, limit: int) -> Inbox:
+        hint = self.signals.hint(uid, self.clock.now_ms())
+        if hint.known_empty:
+            # Seen empty and nothing rang since: nothing to return, nothing to delete.
             return Inbox((), False)
-        inbox = self.mailbox.pull(session.uid, ack, limit)
+        inbox = self.mailbox.pull(uid, ack, limit)
         if not inbox.messages:
             # The ack is committed: from here on, only a hint (a lost one costs a query).
-            self._after_commit(
-                "note an empty inbox",
-                self.sessions.note_inbox_empty,
-                session.uid,
-                session.inbox_version,
-                self.clock.now_ms(),
-            )
+            self.signals.mark_empty(uid, hint.version, self.clock.now_ms())
         return inbox
 
     def send(
@@ -181,10 +227,9 @@ class ChatService:
             assert client_msg_id is not None  # only a client_msg_id finds an earlier one
             raise ClientMsgIdReused(client_msg_id, message.msgid)
         # After the commit, so that a heartbeat racing this send cannot mark the inbox
-        # empty behind it; also on a retry, so that a note lost to an outage is redone.
-        # A note that fails delays the message by at most INBOX_HINT_TTL_MS.
-        self._after_commit("note a new message", self.sessions.note_new_message,
-                           message.recipient)
+        # empty behind it; also on a retry, so that a ring lost to an outage is redone.
+        # A ring that fails delays the message by at most INBOX_HINT_TTL_MS.
+        self._after_commit("ring the recipient", self.signals.ring, message.recipient)
         return message, created
 
     def history(
@@ -235,8 +280,14 @@ class ChatService:
         self.mailbox.remove_contact(session.uid, contact)
 
     def logout(self, session: Session) -> None:
-        """End the session: its token is refused from now on."""
+        """End the session: its token is refused from now on.
+
+        The player's waiting requests are rung, so that they notice (and answer
+        ``SessionExpired``) now rather than at the end of their wait.
+        """
         self.sessions.delete(session.token)
+        self._after_commit("ring the player's waiting requests", self.signals.ring,
+                           session.uid)
 
     def _after_commit(self, what: str, step: Callable[..., None], *args: object) -> None:
         """Run a best-effort ``step`` that follows a commit: log and count its failure.
@@ -254,5 +305,6 @@ class ChatService:
     def check_ready(self) -> None:
         """Raise the port's error if any port cannot serve now."""
         self.sessions.ping()
+        self.signals.ping()
         self.mailbox.ping()
         self.auth.ping()

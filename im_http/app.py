@@ -110,6 +110,7 @@ class Login:
             # The TTL the service enforces, so that clients are never told another.
             "session_ttl": _seconds(self.api.service.session_ttl_ms / 1000),
             "heartbeat_interval": _seconds(self.api.heartbeat_interval),
+            "max_wait": _seconds(self.api.service.max_wait_ms / 1000),
         }
 
 
@@ -122,7 +123,8 @@ class Heartbeat:
         session = self.api.session(req, "heartbeat")
         # An absent limit is left out, so that the core's default applies (one place).
         given = {"limit": body["limit"]} if "limit" in body else {}
-        inbox = self.api.service.heartbeat(session, body.get("ack"), **given)
+        inbox = self.api.service.heartbeat(session, body.get("ack"), wait=body.get("wait"),
+                                           **given)
         resp.media = {"messages": [message_json(m) for m in inbox.messages], "more": inbox.more}
 
 

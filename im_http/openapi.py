@@ -106,19 +106,23 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 "200": _json({
                     "type": "object",
-                    "required": ["token", "uid", "session_ttl", "heartbeat_interval"],
+                    "required": ["token", "uid", "session_ttl", "heartbeat_interval",
+                                 "max_wait"],
                     "properties": {
                         "token": {"type": "string"},
                         "uid": UID,
                         "session_ttl": {"type": "number", "description": "seconds"},
                         "heartbeat_interval": {"type": "number", "description": "seconds"},
+                        "max_wait": {"type": "number", "description":
+                                     "seconds: the longest a heartbeat's `wait` is held"},
                     },
                 }, "A new session."),
                 **_errors(400, 401, 413, 415, 503),
             },
         }},
         "/v1/heartbeat": {"post": {
-            "summary": "Keep the session alive, delete what `ack` covers, pull the inbox.",
+            "summary": "Keep the session alive, delete what `ack` covers, pull the inbox; "
+                       "with `wait`, hold until a message arrives (long-poll).",
             "security": _BEARER,
             "requestBody": _body({
                 "type": "object",
@@ -126,6 +130,10 @@ def openapi_document() -> dict[str, Any]:
                     "ack": {"oneOf": [MSGID, {"type": "null"}]},
                     "limit": {"type": "integer", "minimum": 1, "maximum": PULL_LIMIT_MAX,
                               "default": PULL_LIMIT_DEFAULT},
+                    "wait": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "null"}],
+                             "default": 0,
+                             "description": "seconds to hold the call while the inbox is "
+                                            "empty; capped at the login's `max_wait`"},
                 },
             }, required=False),
             "responses": {

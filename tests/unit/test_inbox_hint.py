@@ -10,13 +10,13 @@ from im_core import (
     ChatService,
     Inbox,
     InMemoryGameAuth,
+    InMemoryInboxSignals,
     InMemoryMailbox,
     InMemorySessionStore,
     ManualClock,
     Session,
-    SessionStoreUnavailable,
 )
-from im_core.ports import INBOX_HINT_TTL_MS
+from im_core.ports.signals import INBOX_HINT_TTL_MS, SignalsUnavailable
 
 
 class CountingMailbox(InMemoryMailbox):
@@ -36,16 +36,16 @@ class CountingMailbox(InMemoryMailbox):
         return inbox
 
 
-class FlakyNotes(InMemorySessionStore):
-    """A session store whose next ``note_new_message`` fails, as in a Redis blip."""
+class FlakySignals(InMemoryInboxSignals):
+    """Signals whose next ``ring`` fails, as in a Redis blip."""
 
-    fail_next_note = False
+    fail_next_ring = False
 
-    def note_new_message(self, uid: str) -> None:
-        if self.fail_next_note:
-            self.fail_next_note = False
-            raise SessionStoreUnavailable("blip")
-        super().note_new_message(uid)
+    def ring(self, uid: str) -> None:
+        if self.fail_next_ring:
+            self.fail_next_ring = False
+            raise SignalsUnavailable("blip")
+        super().ring(uid)
 
 
 Chat = tuple[ChatService, CountingMailbox, ManualClock]
@@ -55,7 +55,8 @@ Chat = tuple[ChatService, CountingMailbox, ManualClock]
 def chat() -> Chat:
     mailbox = CountingMailbox()
     clock = ManualClock()
-    return ChatService(FlakyNotes(), mailbox, InMemoryGameAuth(), clock), mailbox, clock
+    return (ChatService(InMemorySessionStore(), mailbox, InMemoryGameAuth(), clock,
+                        signals=FlakySignals()), mailbox, clock)
 
 
 def login(service: ChatService, uid: str) -> Session:
@@ -101,27 +102,27 @@ def test_a_send_that_commits_while_a_heartbeat_finds_the_inbox_empty_is_not_hidd
     assert beat(service, bob).messages == tuple(sent)
 
 
-def test_a_lost_note_is_redone_by_the_client_s_retry(chat: Chat) -> None:
+def test_a_lost_ring_is_redone_by_the_client_s_retry(chat: Chat) -> None:
     service, _, _ = chat
     alice, bob = login(service, "alice"), login(service, "bob")
     beat(service, bob)
-    store = service.sessions
-    assert isinstance(store, FlakyNotes)
-    store.fail_next_note = True
+    signals = service.signals
+    assert isinstance(signals, FlakySignals)
+    signals.fail_next_ring = True
     first, created = service.send(alice, "bob", "once", client_msg_id="k")
-    assert created  # stored, so answered as stored although the note failed
+    assert created  # stored, so answered as stored although the ring failed
     message, created = service.send(alice, "bob", "once", client_msg_id="k")
     assert (message, created) == (first, False)
     assert beat(service, bob).messages == (message,)
 
 
-def test_a_note_lost_for_good_delays_a_message_by_at_most_the_hint_ttl(chat: Chat) -> None:
+def test_a_ring_lost_for_good_delays_a_message_by_at_most_the_hint_ttl(chat: Chat) -> None:
     service, _, clock = chat
     alice, bob = login(service, "alice"), login(service, "bob")
     beat(service, bob)
-    store = service.sessions
-    assert isinstance(store, FlakyNotes)
-    store.fail_next_note = True
+    signals = service.signals
+    assert isinstance(signals, FlakySignals)
+    signals.fail_next_ring = True
     message, created = service.send(alice, "bob", "late, not lost")
     assert created
     waited = 0
