@@ -43,6 +43,13 @@ def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int,
     return int(value)
 
 
+def _choice(environ: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = environ.get(name) or default
+    if raw not in allowed:
+        raise ConfigurationError(f"{name}={raw!r} must be one of: {', '.join(allowed)}")
+    return raw
+
+
 def _text(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(name) or None
 
@@ -64,6 +71,7 @@ class Settings:
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
     storage_timeout: float = 2.0
+    sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
     game_auth_jwt_public_key: str | None = None
     game_auth_jwt_issuer: str | None = None
@@ -93,6 +101,9 @@ class Settings:
             ),
             "storage_timeout": _number(
                 env, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
+            ),
+            "sql_executor": _choice(
+                env, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
             ),
             "game_auth_jwt_secret": _text(env, "IM_GAME_AUTH_JWT_SECRET"),
             "game_auth_jwt_public_key": _text(env, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),

@@ -151,6 +151,7 @@ def test_serve_without_a_secret_warns_loudly_about_the_development_secret(
         ({"IM_SESSION_STORE_URL": "memcached://x"}, "IM_SESSION_STORE_URL"),
         ({"IM_DATABASE_URL": "oracle://db/x"}, "oracle"),
         ({"IM_GAME_AUTH_JWT_SECRET": "short"}, "32"),
+        ({"IM_SQL_EXECUTOR": "psycopg"}, "IM_SQL_EXECUTOR"),
         ({"IM_GAME_AUTH_JWT_PUBLIC_KEY": "/nonexistent.pem"}, "nonexistent.pem"),
     ],
 )

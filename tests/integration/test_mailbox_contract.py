@@ -1,20 +1,21 @@
 """The ``MailboxRepository`` contract, run against every implementation.
 
 The in-memory mailbox is the reference; the SQL mailbox runs on SQLite, PostgreSQL
-and MariaDB/MySQL, each on a freshly migrated scratch database. A test that passes
+and MariaDB/MySQL, each on a freshly migrated scratch database; on PostgreSQL over
+both executors (direct to psycopg, and through SQLAlchemy). A test that passes
 on one and fails on another has found a difference the port does not allow.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from im_adapters.sql import SqlMailbox, upgrade_to_head
+from im_adapters.sql import SqlMailbox
 from im_core.memory import InMemoryMailbox
 from im_core.models import BODY_MAX_CHARS, Message
 from im_core.ports import MailboxRepository, UnknownUser
@@ -23,6 +24,7 @@ IMPLEMENTATIONS = [
     pytest.param("memory"),
     pytest.param("sqlite"),
     pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("postgres-sqlalchemy", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 
@@ -44,15 +46,14 @@ client_msg_ids = st.text(
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def mailbox(request: pytest.FixtureRequest) -> Iterator[MailboxRepository]:
+def mailbox(
+    request: pytest.FixtureRequest, sql_mailbox: Callable[[str], SqlMailbox]
+) -> MailboxRepository:
     if request.param == "memory":
-        yield InMemoryMailbox()
-        return
-    # As im-server builds it (on PostgreSQL: an autocommit engine).
-    box = SqlMailbox.from_url(request.getfixturevalue(f"{request.param}_url"))
-    upgrade_to_head(box.engine)
-    yield box
-    box.close()
+        return InMemoryMailbox()
+    box = sql_mailbox(request.param)
+    assert box.executor == ("sqlalchemy" if request.param != "postgres" else "direct")
+    return box
 
 
 def users(mailbox: MailboxRepository, *names: str) -> list[str]:
@@ -402,5 +403,11 @@ def test_contacts_are_one_way(mailbox: MailboxRepository) -> None:
 # --- health -------------------------------------------------------------------------
 
 
-def test_ping_answers_when_the_database_does(mailbox: MailboxRepository) -> None:
-    mailbox.ping()
+def test_ping_answers_when_the_database_does_and_changes_nothing(
+    mailbox: MailboxRepository,
+) -> None:
+    alice, bob = users(mailbox, "alice", "bob")
+    sent = send(mailbox, alice, bob)
+    assert mailbox.ping() is None
+    assert mailbox.pull(bob, None, 10).messages == (sent,)
+    assert mailbox.known_users([alice, bob]) == {alice, bob}

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
-from im_adapters.sql import SqlMailbox, create_engine_from_url, upgrade_to_head
+from im_adapters.sql import SqlMailbox, create_engine_from_url
 from im_core.models import Message
 from im_core.ports import MailboxUnavailable
 
 DATABASES = [
     pytest.param("sqlite"),
     pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("postgres-sqlalchemy", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 SENDERS = 8
@@ -29,12 +30,8 @@ PER_SENDER = 50
 
 
 @pytest.fixture(params=DATABASES)
-def mailbox(request: pytest.FixtureRequest) -> Iterator[SqlMailbox]:
-    # As im-server builds it (on PostgreSQL: an autocommit engine).
-    box = SqlMailbox.from_url(request.getfixturevalue(f"{request.param}_url"))
-    upgrade_to_head(box.engine)
-    yield box
-    box.close()
+def mailbox(request: pytest.FixtureRequest, sql_mailbox: Callable[[str], SqlMailbox]) -> SqlMailbox:
+    return sql_mailbox(request.param)
 
 
 def test_many_senders_to_one_inbox_each_message_is_received_once_in_order(
