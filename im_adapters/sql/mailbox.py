@@ -17,7 +17,7 @@ The statements are built once, at import time; an instance holds only its engine
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -179,21 +179,50 @@ class SqlMailbox:
             raise MailboxUnavailable("the message could not be stored") from conflict.__cause__
 
     def pull(self, uid: str, ack: int | None, limit: int) -> Inbox:
-        params = {"uid": uid, "ack": ack, "limit": limit + 1}
+        """Ack, pull and raise the "pulled through" mark (the port's contract).
 
-        def page(rows: Any) -> Inbox:
+        No deadlock with ``send``: a send locks the recipient's ``users`` row, then
+        inserts into ``offline`` a key above every row there, which waits for no lock
+        a pull holds. On PostgreSQL the pull is one statement that deletes ``offline``
+        rows and updates the ``users`` row; it may wait for a send's row lock, but the
+        send never waits for it, so no cycle can form. MySQL/MariaDB take the locks in
+        the send's order (``users`` row first, ``statements.MARK``); SQLite lets one
+        writer in at a time. Deadlocks between two pulls of one user cannot form either
+        (same order); a deadlock victim would be retried anyway.
+        """
+        def page(rows: Sequence[Mapping[str, Any]]) -> Inbox:
             return Inbox(tuple(_message(row) for row in rows[:limit]), len(rows) > limit)
 
-        if ack is None:
-            return self._runner.run(lambda unit: page(unit.rows(sql.PULL, params)), READ)
         if self._postgres:
+            params = {"user": uid, "ack": ack or 0, "limit": limit + 1, "returned": limit}
             return self._runner.run(
                 lambda unit: page(unit.rows(sql.PG_ACK_AND_PULL, params)), WRITE_STATEMENT
             )
+        if ack is None:
+            # A read; the mark is raised after it, in its own statement, only when the
+            # page goes past it. Safe apart: every message to ``uid`` up to the page's
+            # top is in this page or an earlier one (id order is commit order), and a
+            # concurrent ack reading the old mark deletes less, never more.
+            params = {"uid": uid, "limit": limit + 1}
+            rows = self._runner.run(lambda unit: unit.rows(sql.PULL_WITH_MARK, params), READ)
+            top = max((row["msgid"] for row in rows[:limit]), default=0)
+            if rows and top > rows[0]["pulled_through"]:
+                self._runner.run(
+                    lambda unit: unit.execute(sql.RAISE_MARK, {"user": uid, "top": top}),
+                    WRITE_STATEMENT,
+                )
+            return page(rows)
 
         def ack_then_pull(unit: Unit) -> Inbox:
-            unit.execute(sql.ACK, params)
-            return page(unit.rows(sql.PULL, params))
+            mark = unit.first(sql.MARK, {"uid": uid})
+            through = min(ack, mark["pulled_through"] if mark is not None else 0)
+            unit.execute(sql.ACK, {"uid": uid, "through": through})
+            inbox = page(unit.rows(sql.PULL, {"uid": uid, "limit": limit + 1}))
+            if inbox.messages and mark is not None:
+                top = inbox.messages[-1].msgid
+                if top > mark["pulled_through"]:
+                    unit.execute(sql.RAISE_MARK, {"user": uid, "top": top})
+            return inbox
 
         return self._runner.run(ack_then_pull, WRITE_TRANSACTION)
 

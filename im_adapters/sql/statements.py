@@ -5,8 +5,9 @@ here (and in the metadata-against-migration test), not in a string at run time. 
 parameter is a named ``bindparam``; rows are read by column name, and the message
 columns carry the names of ``Message``'s fields (``MESSAGE_FIELDS``).
 
-PostgreSQL does a send in one statement and an ack with its pull in one statement
-(data-modifying CTEs, ``PG_SEND`` and ``PG_ACK_AND_PULL``): one round trip each, in
+PostgreSQL does a send in one statement and a pull, with its ack and the raise of the
+"pulled through" mark, in one statement (data-modifying CTEs, ``PG_SEND`` and
+``PG_ACK_AND_PULL``): one round trip each, in
 autocommit. MySQL/MariaDB and SQLite, which have no data-modifying CTEs, run the same
 steps as a short transaction of the portable statements.
 """
@@ -29,11 +30,14 @@ __all__ = [
     "INSERT_OFFLINE",
     "KNOWN",
     "LOCK_RECIPIENT",
+    "MARK",
     "MESSAGE_FIELDS",
     "PG_ACK_AND_PULL",
     "PG_SEND",
     "PING",
     "PULL",
+    "PULL_WITH_MARK",
+    "RAISE_MARK",
     "REMOVE_CONTACT",
     "Upserts",
     "upserts",
@@ -51,6 +55,9 @@ def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
 
 
 _UID = _param("uid", users.c.uid)
+_USER = _param("user", users.c.uid)
+"""``uid`` again, for statements that update ``users``: SQLAlchemy reserves its column
+names there, and would even add ``SET uid = :uid`` for a parameter named so."""
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)
 
 LOCK_RECIPIENT = (
@@ -71,17 +78,44 @@ INSERT_OFFLINE = sa.insert(offline).values(
     recipient=_param("recipient", offline.c.recipient), msgid=_param("msgid", offline.c.msgid)
 )
 ACK = sa.delete(offline).where(
-    offline.c.recipient == _UID, offline.c.msgid <= _param("ack", offline.c.msgid)
+    offline.c.recipient == _UID, offline.c.msgid <= _param("through", offline.c.msgid)
 )
-PULL = (
-    sa.select(*_MESSAGE_COLUMNS)
-    .select_from(offline.join(messages, offline.c.msgid == messages.c.msgid))
-    .where(offline.c.recipient == _UID)
-    .order_by(offline.c.msgid)
-    .limit(_LIMIT)
+"""Delete ``uid``'s inbox through ``through`` (the caller's ``min(ack, mark)``)."""
+
+MARK = sa.select(users.c.pulled_through).where(users.c.uid == _UID).with_for_update()
+"""The "pulled through" mark, locked as a send locks the row (the portable ack's first
+statement: see ``SqlMailbox.pull`` on lock order)."""
+
+RAISE_MARK = (
+    sa.update(users)
+    .where(users.c.uid == _USER, users.c.pulled_through < _param("top", users.c.pulled_through))
+    .values(pulled_through=_param("top", users.c.pulled_through))
 )
+"""Raise ``user``'s mark to ``top``; never lower it, so a stale caller only deletes less later."""
+
+
+
+def _pull(uid: sa.BindParameter[Any]) -> sa.Select[Any]:
+    return (
+        sa.select(*_MESSAGE_COLUMNS)
+        .select_from(offline.join(messages, offline.c.msgid == messages.c.msgid))
+        .where(offline.c.recipient == uid)
+        .order_by(offline.c.msgid)
+        .limit(_LIMIT)
+    )
+
+
+PULL = _pull(_UID)
 """The lowest ``limit`` messages in ``uid``'s inbox (the caller asks for one more than it
 returns, to know whether more are waiting)."""
+
+PULL_WITH_MARK = PULL.add_columns(
+    sa.select(users.c.pulled_through)
+    .where(users.c.uid == _UID)
+    .scalar_subquery()
+    .label("pulled_through")
+)
+"""``PULL``, each row also carrying the user's mark (to know whether to raise it)."""
 
 HISTORY = (
     sa.select(*_MESSAGE_COLUMNS)
@@ -143,13 +177,47 @@ def _pg_send() -> sa.CompoundSelect[Any]:
 
 
 def _pg_ack_and_pull() -> sa.Select[Any]:
-    """The ack's DELETE and the page's read in one statement.
+    """An ack, its pull and the raise of the mark in one statement.
 
-    Both see the statement's snapshot, so the read excludes what the DELETE removes by
-    its own ``msgid > :ack``.
+    Its parameters are ``user``, ``ack``, ``limit`` and ``returned``. Every part sees
+    the statement's snapshot: the mark is the one before this pull,
+    and the page excludes what the DELETE removes by its own ``msgid > through``.
+    ``page`` holds up to ``limit`` (the caller's limit + 1) rows, to tell whether more
+    wait; the mark rises to the highest msgid of the first ``returned`` rows only,
+    the ones the caller returns. No row returned: no row updated.
     """
-    acked = ACK.cte("acked")
-    return PULL.where(offline.c.msgid > _param("ack", offline.c.msgid)).add_cte(acked)
+    mark = sa.func.coalesce(
+        sa.select(users.c.pulled_through).where(users.c.uid == _USER).scalar_subquery(),
+        sa.literal_column("0"),
+    )
+    through = sa.func.least(_param("ack", offline.c.msgid), mark)
+    acked = (
+        sa.delete(offline)
+        .where(offline.c.recipient == _USER, offline.c.msgid <= through)
+        .cte("acked")
+    )
+    page = (
+        _pull(_USER)
+        .add_columns(sa.func.row_number().over(order_by=offline.c.msgid).label("n"))
+        .where(offline.c.msgid > through)
+        .cte("page")
+    )
+    top = (
+        sa.select(sa.func.max(page.c.msgid))
+        .where(page.c.n <= sa.bindparam("returned", type_=sa.Integer))
+        .scalar_subquery()
+    )
+    marked = (
+        sa.update(users)
+        .where(users.c.uid == _USER, users.c.pulled_through < top)
+        .values(pulled_through=top)
+        .cte("marked")
+    )
+    return (
+        sa.select(*(page.c[f] for f in MESSAGE_FIELDS))
+        .order_by(page.c.msgid)
+        .add_cte(acked, marked)
+    )
 
 
 PG_SEND = _pg_send()

@@ -158,6 +158,7 @@ def test_the_first_call_after_the_server_killed_the_pool_succeeds(
 ) -> None:
     """Without a ping per checkout: repeatable work is retried on a fresh connection."""
     sent, _ = mailbox.send("alice", "bob", "before", "k-0", 2)
+    assert mailbox.pull("bob", None, 10).messages == (sent,)  # what an ack may delete
     with mailbox.engine.connect(), mailbox.engine.connect():
         pass
     kill(server_url, other_sessions(server_url))
