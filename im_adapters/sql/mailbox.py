@@ -17,9 +17,10 @@ The statements are built once, at import time; an instance holds only its engine
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from im_adapters import ConfigurationError
@@ -33,6 +34,7 @@ from im_adapters.sql.executor import (
     WRITE_TRANSACTION,
     Conflict,
     ExecutorName,
+    Rows,
     Runner,
     Unit,
 )
@@ -53,8 +55,17 @@ def conversation_key(a: str, b: str) -> str:
     return f"{a} {b}" if a <= b else f"{b} {a}"
 
 
-def _message(row: Mapping[str, Any]) -> Message:
-    return Message(**{name: row[name] for name in sql.MESSAGE_FIELDS})
+_IN_ORDER = list(range(len(sql.MESSAGE_FIELDS)))
+assert tuple(a.name for a in attrs.fields(Message)) == sql.MESSAGE_FIELDS
+
+
+def _messages(rows: Rows, count: int | None = None) -> list[Message]:
+    """The first ``count`` (default: all) rows as messages, columns found by name."""
+    at = [rows.names.index(name) for name in sql.MESSAGE_FIELDS]
+    picked = rows.tuples if count is None else rows.tuples[:count]
+    if at == _IN_ORDER:  # the usual case: Message's fields are the first columns
+        return [Message(*row[: len(at)]) for row in picked]
+    return [Message(*(row[i] for i in at)) for row in picked]
 
 
 class SqlMailbox:
@@ -141,19 +152,19 @@ class SqlMailbox:
         }
 
         def in_one_statement(unit: Unit) -> tuple[Message, bool]:
-            row = unit.first(sql.PG_SEND, params)
-            if row is None:
+            rows = unit.rows(sql.PG_SEND, params)
+            if not rows:
                 raise UnknownUser(recipient)
-            return _message(row), bool(row["created"])
+            return _messages(rows)[0], bool(rows.value("created"))
 
         def in_a_transaction(unit: Unit) -> tuple[Message, bool]:
             # The lock comes first: it orders this recipient's sends (module docstring).
-            locked = unit.first(sql.LOCK_RECIPIENT, params)
+            locked = unit.rows(sql.LOCK_RECIPIENT, params)
             if client_msg_id is not None:
-                earlier = unit.first(sql.FIND_SENT, params)
-                if earlier is not None:
-                    return _message(earlier), False
-            if locked is None:
+                earlier = _messages(unit.rows(sql.FIND_SENT, params))
+                if earlier:
+                    return earlier[0], False
+            if not locked:
                 raise UnknownUser(recipient)
             # Portable path only (never the direct executor): MySQL has no RETURNING.
             inserted = unit.connection.execute(sql.INSERT_MESSAGE, params).inserted_primary_key
@@ -173,9 +184,11 @@ class SqlMailbox:
             # Same (sender, client_msg_id) committed meanwhile by a send that did not
             # wait for our lock (to another recipient): theirs is the message.
             if client_msg_id is not None:
-                earlier = self._runner.run(lambda unit: unit.first(sql.FIND_SENT, params), READ)
-                if earlier is not None:
-                    return _message(earlier), False
+                earlier = self._runner.run(
+                    lambda unit: _messages(unit.rows(sql.FIND_SENT, params)), READ
+                )
+                if earlier:
+                    return earlier[0], False
             raise MailboxUnavailable("the message could not be stored") from conflict.__cause__
 
     def pull(self, uid: str, ack: int | None, limit: int) -> Inbox:
@@ -190,8 +203,8 @@ class SqlMailbox:
         writer in at a time. Deadlocks between two pulls of one user cannot form either
         (same order); a deadlock victim would be retried anyway.
         """
-        def page(rows: Sequence[Mapping[str, Any]]) -> Inbox:
-            return Inbox(tuple(_message(row) for row in rows[:limit]), len(rows) > limit)
+        def page(rows: Rows) -> Inbox:
+            return Inbox(tuple(_messages(rows, limit)), len(rows) > limit)
 
         if self._postgres:
             params = {"user": uid, "ack": ack or 0, "limit": limit + 1, "returned": limit}
@@ -205,8 +218,8 @@ class SqlMailbox:
             # concurrent ack reading the old mark deletes less, never more.
             params = {"uid": uid, "limit": limit + 1}
             rows = self._runner.run(lambda unit: unit.rows(sql.PULL_WITH_MARK, params), READ)
-            top = max((row["msgid"] for row in rows[:limit]), default=0)
-            if rows and top > rows[0]["pulled_through"]:
+            top = max(rows.column("msgid")[:limit], default=0)
+            if rows and top > rows.value("pulled_through"):
                 self._runner.run(
                     lambda unit: unit.execute(sql.RAISE_MARK, {"user": uid, "top": top}),
                     WRITE_STATEMENT,
@@ -214,13 +227,13 @@ class SqlMailbox:
             return page(rows)
 
         def ack_then_pull(unit: Unit) -> Inbox:
-            mark = unit.first(sql.MARK, {"uid": uid})
-            through = min(ack, mark["pulled_through"] if mark is not None else 0)
-            unit.execute(sql.ACK, {"uid": uid, "through": through})
+            marks = unit.column(sql.MARK, {"uid": uid}, "pulled_through")
+            mark = marks[0] if marks else 0
+            unit.execute(sql.ACK, {"uid": uid, "through": min(ack, mark)})
             inbox = page(unit.rows(sql.PULL, {"uid": uid, "limit": limit + 1}))
-            if inbox.messages and mark is not None:
+            if inbox.messages and marks:
                 top = inbox.messages[-1].msgid
-                if top > mark["pulled_through"]:
+                if top > mark:
                     unit.execute(sql.RAISE_MARK, {"user": uid, "top": top})
             return inbox
 
@@ -236,7 +249,7 @@ class SqlMailbox:
             "limit": limit,
         }
         return self._runner.run(
-            lambda unit: [_message(row) for row in unit.rows(sql.HISTORY, params)], READ
+            lambda unit: _messages(unit.rows(sql.HISTORY, params)), READ
         )
 
     def contacts(self, uid: str) -> list[str]:
