@@ -16,20 +16,22 @@ __all__ = ["explain"]
 
 def explain(direct_url: str, ack_uid: str, pair: tuple[str, str]) -> str:
     """EXPLAIN the heartbeat pull (and its ack delete) and the history query."""
-    from im_adapters.sql.mailbox import _HISTORY, _PG_ACK_AND_PULL, _PULL, conversation_key
+    from im_adapters.sql.mailbox import conversation_key
+    from im_adapters.sql.statements import HISTORY, PG_ACK_AND_PULL, PULL
     from im_adapters.sql.tables import offline
 
     engine = direct_engine(direct_url)
     dialect = engine.dialect.name
     statements = [
-        ("heartbeat pull", _PULL.params(uid=ack_uid, limit=PAGE + 1), True),
+        ("heartbeat pull", PULL.params(uid=ack_uid, limit=PAGE + 1), True),
         ("heartbeat ack delete", sa.delete(offline).where(
             offline.c.recipient == ack_uid, offline.c.msgid <= 1), False),
-        *([("heartbeat ack + pull (PostgreSQL: one statement)", _PG_ACK_AND_PULL.bindparams(
-            uid=ack_uid, ack=1, limit=PAGE + 1), True)] if dialect == "postgresql" else []),
-        ("history page", _HISTORY.params(conversation=conversation_key(*pair), low=-1,
+        *([("heartbeat ack + pull (PostgreSQL: one statement)", PG_ACK_AND_PULL.params(
+            user=ack_uid, ack=1, limit=PAGE + 1, returned=PAGE), True)]
+          if dialect == "postgresql" else []),
+        ("history page", HISTORY.params(conversation=conversation_key(*pair), low=-1,
                                          high=2**63 - 1, limit=21), True),
-        ("history page, scale conversation", _HISTORY.params(
+        ("history page, scale conversation", HISTORY.params(
             conversation=conversation_key("fl-00000", "fl-00001"), low=-1, high=2**63 - 1,
             limit=21), True),
     ]

@@ -211,6 +211,7 @@ class InMemoryMailbox:
         self._inbox: dict[str, list[int]] = {}
         self._conversations: dict[tuple[str, str], list[int]] = {}
         self._sent: dict[tuple[str, str], int] = {}
+        self._pulled: dict[str, int] = {}  # uid -> the "pulled through" mark
 
     def record_login(self, uid: str, client_type: str, at_ms: int) -> None:
         self._check()
@@ -254,9 +255,13 @@ class InMemoryMailbox:
         self._check()
         with self._lock:
             inbox = self._inbox.get(uid, [])
+            mark = self._pulled.get(uid, 0)
             if ack is not None:
-                del inbox[: bisect.bisect_right(inbox, ack)]
-            return Inbox(tuple(self._messages[i] for i in inbox[:limit]), len(inbox) > limit)
+                del inbox[: bisect.bisect_right(inbox, min(ack, mark))]
+            page = inbox[:limit]
+            if page and page[-1] > mark:
+                self._pulled[uid] = page[-1]
+            return Inbox(tuple(self._messages[i] for i in page), len(inbox) > limit)
 
     def history(
         self, uid: str, peer: str, before: int | None, after: int | None, limit: int

@@ -161,7 +161,9 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     from im_adapters.sql import SqlMailbox, ensure_schema_current, upgrade_to_head
 
     mailbox = SqlMailbox.from_url(url, pool_size=settings.threads,
-                                  timeout=settings.storage_timeout)
+                                  timeout=settings.storage_timeout,
+                                  executor="sqlalchemy" if settings.sql_executor == "sqlalchemy"
+                                  else "direct")
     # The embedded default is a file only this server uses: it may migrate itself.
     # A shared database is migrated on purpose, with `im-server migrate`.
     if migrate or url == DEFAULT_DATABASE_URL:

@@ -33,6 +33,7 @@ _VARIABLES = {
     "session_ttl": "IM_SESSION_TTL",
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
+    "sql_executor": "IM_SQL_EXECUTOR",
     "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
     "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
     "game_auth_jwt_issuer": "IM_GAME_AUTH_JWT_ISSUER",
@@ -97,6 +98,13 @@ def _integer(source: _Source, name: str, default: int, *, low: int, high: int) -
     return int(value)
 
 
+def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = source.raw(name) or default
+    if raw not in allowed:
+        raise ConfigurationError(f"{name}={raw!r} must be one of: {', '.join(allowed)}")
+    return raw
+
+
 def _text(source: _Source, name: str) -> str | None:
     return source.raw(name) or None
 
@@ -118,6 +126,7 @@ class Settings:
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
     storage_timeout: float = 2.0
+    sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
     game_auth_jwt_public_key: str | None = None
     game_auth_jwt_issuer: str | None = None
@@ -155,6 +164,9 @@ class Settings:
             ),
             storage_timeout=_number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
+            ),
+            sql_executor=_choice(
+                src, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
             ),
             game_auth_jwt_secret=_text(src, "IM_GAME_AUTH_JWT_SECRET"),
             game_auth_jwt_public_key=_text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
 from im_adapters.sql.admin import create_database, drop_database
+
+if TYPE_CHECKING:
+    from im_adapters.sql import SqlMailbox
 
 REDIS_URL = os.environ.get("IM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -94,3 +98,29 @@ def mysql_url() -> Iterator[str]:
 def sqlite_url(tmp_path: object) -> str:
     """The URL of a new SQLite file."""
     return f"sqlite:///{tmp_path}/im.sqlite3"
+
+
+@pytest.fixture
+def sql_mailbox(request: pytest.FixtureRequest) -> Iterator[Callable[..., SqlMailbox]]:
+    """Make ``SqlMailbox``es as im-server builds them, migrated to head; closed afterwards.
+
+    ``make("postgres")`` (or ``"sqlite"``, ``"mysql"``) uses that backend's scratch
+    database; ``"postgres-sqlalchemy"`` picks the SQLAlchemy executor instead of the
+    direct one. Other keywords go to ``SqlMailbox.from_url`` (``timeout=...``).
+    """
+    from im_adapters.sql import SqlMailbox, upgrade_to_head
+
+    made: list[SqlMailbox] = []
+
+    def make(database: str, **kwargs: Any) -> SqlMailbox:
+        backend, _, executor = database.partition("-")
+        if executor:
+            kwargs["executor"] = executor
+        box = SqlMailbox.from_url(request.getfixturevalue(f"{backend}_url"), **kwargs)
+        made.append(box)
+        upgrade_to_head(box.engine)
+        return box
+
+    yield make
+    for box in made:
+        box.close()

@@ -10,6 +10,9 @@ Choices that matter:
   range scan of the ``(conversation, msgid)`` index.
 - ``offline`` is the inbox: only ``(recipient, msgid)``; the content is joined from
   ``messages``, so a message is stored once.
+- ``users.pulled_through`` is the highest msgid a pull has returned to the user (0:
+  none): an ack deletes only up to it. It sits beside the inbox so that it commits,
+  and survives, with it (docs/architecture.md).
 - On MySQL/MariaDB every table is ``utf8mb4`` with the binary collation
   ``utf8mb4_bin``: the default collations compare case-insensitively (``"Bob" ==
   "bob"``), which would merge distinct users, and ``utf8`` (3-byte) cannot store emoji.
@@ -81,6 +84,7 @@ users = sa.Table(
     sa.Column("first_seen", sa.BigInteger, nullable=False),
     sa.Column("last_login", sa.BigInteger, nullable=False),
     sa.Column("client_type", sa.String(16), nullable=False),
+    sa.Column("pulled_through", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     **_MYSQL,
 )
 

@@ -46,10 +46,16 @@ class MailboxRepository(Protocol):
           sends race. Raises ``UnknownUser`` if the recipient is not known.
           msgids are unique, and for each recipient a message never becomes visible
           in the inbox after one with a higher msgid: a cumulative ack is safe.
+        - The mailbox keeps, per user, a "pulled through" mark: the highest msgid a
+          pull has returned to that user (0 if none). It never goes down.
         - ``pull(uid, ack, limit)`` first deletes the inbox messages with
-          ``msgid <= ack`` (if ``ack`` is not ``None``), then returns up to ``limit``
-          of the rest, lowest msgid first, and whether more are waiting. Pulling
-          never deletes; only an ack does.
+          ``msgid <= min(ack, mark)``, ``mark`` being the mark before this pull (no
+          deletion if ``ack`` is ``None``); then returns up to ``limit`` of the rest,
+          lowest msgid first, and whether more are waiting; then raises the mark to
+          the highest msgid it returned. So an ack deletes only messages a pull has
+          returned: an ack beyond them (a msgid the user sent, or "the highest I
+          know") deletes nothing more. Pulling never deletes; only an ack does. A
+          pull that returns nothing writes nothing.
         - ``history(uid, peer, before, after, limit)`` returns up to ``limit`` messages
           between the two users (both directions) with ``after < msgid < before``
           (a ``None`` bound is open), highest msgid first. It stays correct

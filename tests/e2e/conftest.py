@@ -152,20 +152,15 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         yield build_stack("memory", InMemorySessionStore(), InMemoryMailbox())
         return
     from im_adapters.redis_sessions import RedisSessionStore
-    from im_adapters.sql import SqlMailbox, upgrade_to_head
-
-    database = "postgres_url" if request.param == "redis+postgres" else "mysql_url"
-    url = request.getfixturevalue(database)
+    database = "postgres" if request.param == "redis+postgres" else "mysql"
     sessions = RedisSessionStore.from_url(
         request.getfixturevalue("redis_url"),
         namespace=request.getfixturevalue("redis_namespace"),
     )
-    mailbox = SqlMailbox.from_url(url)
-    upgrade_to_head(mailbox.engine)
+    mailbox = request.getfixturevalue("sql_mailbox")(database)
     try:
         yield build_stack(request.param, sessions, mailbox)
     finally:
-        mailbox.close()
         sessions.close()
 
 

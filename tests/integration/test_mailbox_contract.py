@@ -1,20 +1,21 @@
 """The ``MailboxRepository`` contract, run against every implementation.
 
 The in-memory mailbox is the reference; the SQL mailbox runs on SQLite, PostgreSQL
-and MariaDB/MySQL, each on a freshly migrated scratch database. A test that passes
+and MariaDB/MySQL, each on a freshly migrated scratch database; on PostgreSQL over
+both executors (direct to psycopg, and through SQLAlchemy). A test that passes
 on one and fails on another has found a difference the port does not allow.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from im_adapters.sql import SqlMailbox, upgrade_to_head
+from im_adapters.sql import SqlMailbox
 from im_core.memory import InMemoryMailbox
 from im_core.models import BODY_MAX_CHARS, Message
 from im_core.ports import MailboxRepository, UnknownUser
@@ -23,6 +24,7 @@ IMPLEMENTATIONS = [
     pytest.param("memory"),
     pytest.param("sqlite"),
     pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("postgres-sqlalchemy", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 
@@ -44,15 +46,14 @@ client_msg_ids = st.text(
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def mailbox(request: pytest.FixtureRequest) -> Iterator[MailboxRepository]:
+def mailbox(
+    request: pytest.FixtureRequest, sql_mailbox: Callable[[str], SqlMailbox]
+) -> MailboxRepository:
     if request.param == "memory":
-        yield InMemoryMailbox()
-        return
-    # As im-server builds it (on PostgreSQL: an autocommit engine).
-    box = SqlMailbox.from_url(request.getfixturevalue(f"{request.param}_url"))
-    upgrade_to_head(box.engine)
-    yield box
-    box.close()
+        return InMemoryMailbox()
+    box = sql_mailbox(request.param)
+    assert box.executor == ("sqlalchemy" if request.param != "postgres" else "direct")
+    return box
 
 
 def users(mailbox: MailboxRepository, *names: str) -> list[str]:
@@ -167,6 +168,7 @@ def test_an_ack_deletes_exactly_the_messages_up_to_it(
     sent = [send(mailbox, alice, bob, f"m{i}") for i in range(count)]
     ids = [0] + [m.msgid for m in sent]
     ack = ids[min(position, count)] + past
+    assert mailbox.pull(bob, None, 100).messages == tuple(sent)  # an ack needs a pull first
     inbox = mailbox.pull(bob, ack, 100)
     assert inbox.messages == tuple(m for m in sent if m.msgid > ack)
     assert mailbox.pull(bob, None, 100) == inbox
@@ -176,6 +178,74 @@ def test_an_ack_of_zero_deletes_nothing(mailbox: MailboxRepository) -> None:
     alice, bob = users(mailbox, "alice", "bob")
     sent = send(mailbox, alice, bob)
     assert mailbox.pull(bob, 0, 10).messages == (sent,)
+
+
+# --- an ack deletes only what a pull returned ---------------------------------------
+
+TOP = 2**63 - 1
+
+
+def test_an_ack_before_any_pull_deletes_nothing(mailbox: MailboxRepository) -> None:
+    alice, bob = users(mailbox, "alice", "bob")
+    sent = [send(mailbox, alice, bob, f"m{i}") for i in range(3)]
+    assert mailbox.pull(bob, TOP, 10).messages == tuple(sent)
+    assert mailbox.pull(bob, None, 10).messages == tuple(sent)
+
+
+def test_an_ack_after_a_partial_pull_deletes_only_what_that_pull_returned(
+    mailbox: MailboxRepository,
+) -> None:
+    # Five messages; a pull of one returns the first; an ack of the fourth then deletes
+    # only the first: the second to fourth were never returned.
+    alice, erin = users(mailbox, "alice", "erin")
+    sent = [send(mailbox, alice, erin, f"m{i}") for i in range(5)]
+    first = mailbox.pull(erin, None, 1)
+    assert first.messages == (sent[0],) and first.more
+    assert mailbox.pull(erin, sent[3].msgid, 10).messages == tuple(sent[1:])
+
+
+def test_an_ack_beyond_what_was_pulled_deletes_only_what_was_pulled(
+    mailbox: MailboxRepository,
+) -> None:
+    alice, bob = users(mailbox, "alice", "bob")
+    pulled = [send(mailbox, alice, bob, f"m{i}") for i in range(2)]
+    assert mailbox.pull(bob, None, 10).messages == tuple(pulled)
+    unseen = [send(mailbox, alice, bob, f"n{i}") for i in range(2)]
+    assert mailbox.pull(bob, TOP, 10).messages == tuple(unseen)
+    assert mailbox.pull(bob, None, 10).messages == tuple(unseen)
+
+
+def test_an_ack_of_a_msgid_the_user_sent_deletes_only_what_was_pulled(
+    mailbox: MailboxRepository,
+) -> None:
+    # msgids are global: bob's own message has a higher id than those waiting for him.
+    alice, bob, carol = users(mailbox, "alice", "bob", "carol")
+    seen = send(mailbox, alice, bob, "seen")
+    assert mailbox.pull(bob, None, 10).messages == (seen,)
+    unseen = [send(mailbox, alice, bob, "unseen"), send(mailbox, carol, bob, "unseen too")]
+    own = send(mailbox, bob, alice, "bob's own")
+    assert own.msgid > unseen[-1].msgid
+    assert mailbox.pull(bob, own.msgid, 10).messages == tuple(unseen)
+
+
+def test_an_ack_below_what_was_pulled_deletes_exactly_up_to_it(
+    mailbox: MailboxRepository,
+) -> None:
+    alice, bob = users(mailbox, "alice", "bob")
+    sent = [send(mailbox, alice, bob, f"m{i}") for i in range(4)]
+    assert mailbox.pull(bob, None, 3).messages == tuple(sent[:3])
+    # The ack of the first returns one page from the second: the mark stays at the third.
+    assert mailbox.pull(bob, sent[0].msgid, 1).messages == (sent[1],)
+    assert mailbox.pull(bob, TOP, 10).messages == (sent[3],)
+    assert mailbox.pull(bob, None, 10).messages == (sent[3],)
+
+
+def test_an_ack_of_zero_deletes_nothing_and_leaves_the_mark(mailbox: MailboxRepository) -> None:
+    alice, bob = users(mailbox, "alice", "bob")
+    sent = [send(mailbox, alice, bob, f"m{i}") for i in range(3)]
+    assert mailbox.pull(bob, None, 2).messages == tuple(sent[:2])
+    assert mailbox.pull(bob, 0, 2).messages == tuple(sent[:2])
+    assert mailbox.pull(bob, TOP, 2).messages == (sent[2],)
 
 
 @EXAMPLES
@@ -224,6 +294,7 @@ def test_resending_a_client_msg_id_returns_the_first_message(mailbox: MailboxRep
 def test_a_retry_is_recognised_even_after_the_ack(mailbox: MailboxRepository) -> None:
     alice, bob = users(mailbox, "alice", "bob")
     first = send(mailbox, alice, bob, "hello", "retry-1")
+    mailbox.pull(bob, None, 10)
     mailbox.pull(bob, first.msgid, 10)
     assert mailbox.send(alice, bob, "hello", "retry-1", 20) == (first, False)
     assert mailbox.pull(bob, None, 10).messages == ()
@@ -311,7 +382,8 @@ def test_history_holds_both_directions_newest_first(mailbox: MailboxRepository) 
 def test_history_outlives_the_ack(mailbox: MailboxRepository) -> None:
     alice, bob = users(mailbox, "alice", "bob")
     sent = send(mailbox, alice, bob)
-    mailbox.pull(bob, sent.msgid, 10)
+    mailbox.pull(bob, None, 10)
+    assert mailbox.pull(bob, sent.msgid, 10).messages == ()
     assert mailbox.history(bob, alice, None, None, 10) == [sent]
 
 
@@ -402,5 +474,11 @@ def test_contacts_are_one_way(mailbox: MailboxRepository) -> None:
 # --- health -------------------------------------------------------------------------
 
 
-def test_ping_answers_when_the_database_does(mailbox: MailboxRepository) -> None:
-    mailbox.ping()
+def test_ping_answers_when_the_database_does_and_changes_nothing(
+    mailbox: MailboxRepository,
+) -> None:
+    alice, bob = users(mailbox, "alice", "bob")
+    sent = send(mailbox, alice, bob)
+    assert mailbox.ping() is None
+    assert mailbox.pull(bob, None, 10).messages == (sent,)
+    assert mailbox.known_users([alice, bob]) == {alice, bob}

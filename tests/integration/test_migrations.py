@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -13,6 +14,7 @@ from im_adapters.sql import (
     ensure_schema_current,
     upgrade_to_head,
 )
+from im_adapters.sql.schema import alembic_config
 from im_adapters.sql.tables import metadata
 
 DATABASES = [
@@ -76,6 +78,24 @@ def test_the_history_index_and_the_retry_key_exist(engine: sa.Engine) -> None:
         "recipient",
         "msgid",
     ]
+
+
+def test_upgrading_from_0001_keeps_the_users_and_gives_each_a_mark_of_zero(
+    engine: sa.Engine,
+) -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(
+            sa.text("INSERT INTO users (uid, first_seen, last_login, client_type)"
+                    " VALUES ('old', 1, 2, 'pc')")
+        )
+    upgrade_to_head(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT uid, pulled_through FROM users")).all()
+    assert [tuple(row) for row in rows] == [("old", 0)]
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001")
+    assert "pulled_through" not in {c["name"] for c in sa.inspect(engine).get_columns("users")}
 
 
 @pytest.mark.mysql

@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,19 +43,23 @@ def closed_port() -> int:
 
 
 @pytest.fixture(params=SERVERS)
-def server_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(f"{request.param}_url")
+def server(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def server_url(request: pytest.FixtureRequest, server: str) -> str:
+    url: str = request.getfixturevalue(f"{server}_url")
     return url
 
 
 @pytest.fixture
-def mailbox(server_url: str) -> Iterator[SqlMailbox]:
-    box = SqlMailbox.from_url(server_url, timeout=2)
-    upgrade_to_head(box.engine)
+def mailbox(server: str, sql_mailbox: Callable[..., SqlMailbox]) -> SqlMailbox:
+    box = sql_mailbox(server, timeout=2)
     for uid in ("alice", "bob"):
         box.record_login(uid, "pc", 1)
-    yield box
-    box.close()
+    return box
 
 
 def other_sessions(url: str, where: str = "") -> list[int]:
@@ -154,6 +158,7 @@ def test_the_first_call_after_the_server_killed_the_pool_succeeds(
 ) -> None:
     """Without a ping per checkout: repeatable work is retried on a fresh connection."""
     sent, _ = mailbox.send("alice", "bob", "before", "k-0", 2)
+    assert mailbox.pull("bob", None, 10).messages == (sent,)  # what an ack may delete
     with mailbox.engine.connect(), mailbox.engine.connect():
         pass
     kill(server_url, other_sessions(server_url))

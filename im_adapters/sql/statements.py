@@ -1,0 +1,273 @@
+"""Every statement of the SQL mailbox, once, in SQLAlchemy Core.
+
+Built at import time from the ``tables`` metadata, so a renamed table or column breaks
+here (and in the metadata-against-migration test), not in a string at run time. Every
+parameter is a named ``bindparam``; rows are read by column name, and the message
+columns carry the names of ``Message``'s fields (``MESSAGE_FIELDS``).
+
+PostgreSQL does a send in one statement and a pull, with its ack and the raise of the
+"pulled through" mark, in one statement (data-modifying CTEs, ``PG_SEND`` and
+``PG_ACK_AND_PULL``): one round trip each, in
+autocommit. MySQL/MariaDB and SQLite, which have no data-modifying CTEs, run the same
+steps as a short transaction of the portable statements.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from im_adapters.sql.tables import contacts, messages, offline, users
+
+__all__ = [
+    "ACK",
+    "CONTACTS",
+    "FIND_SENT",
+    "HISTORY",
+    "INSERT_MESSAGE",
+    "INSERT_OFFLINE",
+    "KNOWN",
+    "LOCK_RECIPIENT",
+    "MARK",
+    "MESSAGE_FIELDS",
+    "PG_ACK_AND_PULL",
+    "PG_SEND",
+    "PING",
+    "PULL",
+    "PULL_WITH_MARK",
+    "RAISE_MARK",
+    "REMOVE_CONTACT",
+    "Upserts",
+    "upserts",
+]
+
+MESSAGE_FIELDS = ("msgid", "sender", "recipient", "body", "sent_at", "client_msg_id")
+"""The columns every message-returning statement selects, named as ``Message``'s fields."""
+
+_MESSAGE_COLUMNS = tuple(messages.c[name] for name in MESSAGE_FIELDS)
+
+
+def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    """A named parameter typed like ``column`` (so it binds as the column does)."""
+    return sa.bindparam(name, type_=column.type)
+
+
+_UID = _param("uid", users.c.uid)
+_USER = _param("user", users.c.uid)
+"""``uid`` again, for statements that update ``users``: SQLAlchemy reserves its column
+names there, and would even add ``SET uid = :uid`` for a parameter named so."""
+_LIMIT = sa.bindparam("limit", type_=sa.Integer)
+
+LOCK_RECIPIENT = (
+    sa.select(users.c.uid).where(users.c.uid == _param("recipient", users.c.uid)).with_for_update()
+)
+FIND_SENT = sa.select(*_MESSAGE_COLUMNS).where(
+    messages.c.sender == _param("sender", messages.c.sender),
+    messages.c.client_msg_id == _param("client_msg_id", messages.c.client_msg_id),
+)
+INSERT_MESSAGE = sa.insert(messages).values(
+    {
+        column: _param(column.name, column)
+        for column in messages.c
+        if column.name != "msgid"
+    }
+)
+INSERT_OFFLINE = sa.insert(offline).values(
+    recipient=_param("recipient", offline.c.recipient), msgid=_param("msgid", offline.c.msgid)
+)
+ACK = sa.delete(offline).where(
+    offline.c.recipient == _UID, offline.c.msgid <= _param("through", offline.c.msgid)
+)
+"""Delete ``uid``'s inbox through ``through`` (the caller's ``min(ack, mark)``)."""
+
+MARK = sa.select(users.c.pulled_through).where(users.c.uid == _UID).with_for_update()
+"""The "pulled through" mark, locked as a send locks the row (the portable ack's first
+statement: see ``SqlMailbox.pull`` on lock order)."""
+
+RAISE_MARK = (
+    sa.update(users)
+    .where(users.c.uid == _USER, users.c.pulled_through < _param("top", users.c.pulled_through))
+    .values(pulled_through=_param("top", users.c.pulled_through))
+)
+"""Raise ``user``'s mark to ``top``; never lower it, so a stale caller only deletes less later."""
+
+
+
+def _pull(uid: sa.BindParameter[Any]) -> sa.Select[Any]:
+    return (
+        sa.select(*_MESSAGE_COLUMNS)
+        .select_from(offline.join(messages, offline.c.msgid == messages.c.msgid))
+        .where(offline.c.recipient == uid)
+        .order_by(offline.c.msgid)
+        .limit(_LIMIT)
+    )
+
+
+PULL = _pull(_UID)
+"""The lowest ``limit`` messages in ``uid``'s inbox (the caller asks for one more than it
+returns, to know whether more are waiting)."""
+
+PULL_WITH_MARK = PULL.add_columns(
+    sa.select(users.c.pulled_through)
+    .where(users.c.uid == _UID)
+    .scalar_subquery()
+    .label("pulled_through")
+)
+"""``PULL``, each row also carrying the user's mark (to know whether to raise it)."""
+
+HISTORY = (
+    sa.select(*_MESSAGE_COLUMNS)
+    .where(
+        messages.c.conversation == _param("conversation", messages.c.conversation),
+        messages.c.msgid > _param("low", messages.c.msgid),
+        messages.c.msgid <= _param("high", messages.c.msgid),
+    )
+    .order_by(messages.c.msgid.desc())
+    .limit(_LIMIT)
+)
+KNOWN = sa.select(users.c.uid).where(users.c.uid.in_(sa.bindparam("uids", expanding=True)))
+CONTACTS = sa.select(contacts.c.contact).where(contacts.c.owner == _UID)
+REMOVE_CONTACT = sa.delete(contacts).where(
+    contacts.c.owner == _UID, contacts.c.contact == _param("contact", contacts.c.contact)
+)
+PING: sa.Select[Any] = sa.select(sa.literal_column("1").label("one"))
+
+
+def _pg_send() -> sa.CompoundSelect[Any]:
+    """A whole send in one statement; rows are a message and whether it is new.
+
+    The INSERT reads its row from the locked ``target``, so the msgid is allocated after
+    the recipient's lock is held, as in the portable path. ``earlier`` uses the
+    statement's snapshot, taken before the lock wait: a racing retry that committed
+    meanwhile makes the INSERT hit the unique constraint, and the caller re-reads (the
+    same backstop as the portable path).
+    """
+    target = LOCK_RECIPIENT.cte("target")
+    earlier = FIND_SENT.cte("earlier")
+    values = {
+        "conversation": _param("conversation", messages.c.conversation),
+        "sender": _param("sender", messages.c.sender),
+        "recipient": target.c.uid,
+        "body": _param("body", messages.c.body),
+        "sent_at": _param("sent_at", messages.c.sent_at),
+        "client_msg_id": _param("client_msg_id", messages.c.client_msg_id),
+    }
+    stored = (
+        sa.insert(messages)
+        .from_select(
+            list(values),
+            sa.select(*(v.label(k) for k, v in values.items())).where(
+                ~sa.exists(earlier.select())
+            ),
+        )
+        .returning(*_MESSAGE_COLUMNS)
+        .cte("stored")
+    )
+    inboxed = (
+        sa.insert(offline)
+        .from_select(["recipient", "msgid"], sa.select(stored.c.recipient, stored.c.msgid))
+        .cte("inboxed")
+    )
+    return sa.union_all(
+        sa.select(*(stored.c[f] for f in MESSAGE_FIELDS), sa.true().label("created")),
+        sa.select(*(earlier.c[f] for f in MESSAGE_FIELDS), sa.false().label("created")),
+    ).add_cte(inboxed)
+
+
+def _pg_ack_and_pull() -> sa.Select[Any]:
+    """An ack, its pull and the raise of the mark in one statement.
+
+    Its parameters are ``user``, ``ack``, ``limit`` and ``returned``. Every part sees
+    the statement's snapshot: the mark is the one before this pull,
+    and the page excludes what the DELETE removes by its own ``msgid > through``.
+    ``page`` holds up to ``limit`` (the caller's limit + 1) rows, to tell whether more
+    wait; the mark rises to the highest msgid of the first ``returned`` rows only,
+    the ones the caller returns. No row returned: no row updated.
+    """
+    mark = sa.func.coalesce(
+        sa.select(users.c.pulled_through).where(users.c.uid == _USER).scalar_subquery(),
+        sa.literal_column("0"),
+    )
+    through = sa.func.least(_param("ack", offline.c.msgid), mark)
+    acked = (
+        sa.delete(offline)
+        .where(offline.c.recipient == _USER, offline.c.msgid <= through)
+        .cte("acked")
+    )
+    page = (
+        _pull(_USER)
+        .add_columns(sa.func.row_number().over(order_by=offline.c.msgid).label("n"))
+        .where(offline.c.msgid > through)
+        .cte("page")
+    )
+    top = (
+        sa.select(sa.func.max(page.c.msgid))
+        .where(page.c.n <= sa.bindparam("returned", type_=sa.Integer))
+        .scalar_subquery()
+    )
+    marked = (
+        sa.update(users)
+        .where(users.c.uid == _USER, users.c.pulled_through < top)
+        .values(pulled_through=top)
+        .cte("marked")
+    )
+    return (
+        sa.select(*(page.c[f] for f in MESSAGE_FIELDS))
+        .order_by(page.c.msgid)
+        .add_cte(acked, marked)
+    )
+
+
+PG_SEND = _pg_send()
+PG_ACK_AND_PULL = _pg_ack_and_pull()
+
+
+class Upserts:
+    """The login upsert and the add-if-absent contact insert, in one dialect's words."""
+
+    def __init__(self, login: sa.Executable, add_contact: sa.Executable) -> None:
+        self.login = login
+        self.add_contact = add_contact
+
+
+def _upserts(dialect: str) -> Upserts:
+    login_values = {
+        "uid": _UID,
+        "first_seen": _param("first_seen", users.c.first_seen),
+        "last_login": _param("last_login", users.c.last_login),
+        "client_type": _param("client_type", users.c.client_type),
+    }
+    contact_values = {
+        "owner": _UID,
+        "contact": _param("contact", contacts.c.contact),
+    }
+    if dialect in ("postgresql", "sqlite"):
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        login = module.insert(users).values(login_values)
+        login = login.on_conflict_do_update(
+            index_elements=[users.c.uid],
+            set_={
+                "last_login": login.excluded.last_login,
+                "client_type": login.excluded.client_type,
+            },
+        )
+        contact = module.insert(contacts).values(contact_values).on_conflict_do_nothing()
+        return Upserts(login, contact)
+    login = mysql.insert(users).values(login_values)
+    login = login.on_duplicate_key_update(
+        last_login=login.inserted.last_login, client_type=login.inserted.client_type
+    )
+    contact = mysql.insert(contacts).values(contact_values)
+    contact = contact.on_duplicate_key_update(contact=contact.inserted.contact)
+    return Upserts(login, contact)
+
+
+_UPSERTS = {name: _upserts(name) for name in ("postgresql", "sqlite", "mysql")}
+_UPSERTS["mariadb"] = _UPSERTS["mysql"]
+
+
+def upserts(dialect: str) -> Upserts | None:
+    """The upserts for ``dialect`` (an engine's ``dialect.name``); ``None`` if unsupported."""
+    return _UPSERTS.get(dialect)
