@@ -9,16 +9,18 @@ For a namespace ``ns`` and a user ``uid``:
   all ms) that Redis expires ``ttl_ms`` after that call.
 - ``ns:{uid}:z``: a sorted set of the user's session secrets scored by ``exp``, so
   that "is this user online?" never scans keys.
-- ``ns:{uid}:u``: the user's hash: ``type`` and ``time`` of the most recent call
-  (``last_seen`` outlives the sessions: kept ``USER_KEEP_MS``), and the inbox hint
-  (see the port): ``v`` counts messages noted for the user, ``e`` is the ``v`` at
+- ``ns:{uid}:u``: the user's inbox hint (see the port), kept ``USER_KEEP_MS`` after
+  the last activity: ``v`` counts messages noted for the user, ``e`` is the ``v`` at
   which the inbox was last seen empty and ``eu`` when that mark lapses.
 
 A session is live when its key exists (Redis' own clock) *and* its ``exp`` is later
 than the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree
-with the in-memory store. Every call is one round trip: ``touch``, ``create`` and the
-hint's compare-and-set are Lua scripts run by ``EVALSHA`` (loaded again by themselves
-after a Redis restart); ``presence`` pipelines one script call per uid.
+with the in-memory store. Presence is read from live sessions only: a session's
+record dies with its TTL, and nothing of it is remembered afterwards.
+
+Every call is one round trip: ``touch``, ``create`` and the hint's compare-and-set are
+Lua scripts run by ``EVALSHA`` (loaded again by themselves after a Redis restart);
+``presence`` pipelines one script call per uid.
 
 The hot calls skip redis-py's command machinery (``Redis.execute_command``), which
 costs three times the system calls' CPU on a loopback round trip: they pack the
@@ -49,7 +51,8 @@ __all__ = ["USER_KEEP_MS", "RedisSessionStore"]
 # Lua's number formatting never touches them.
 
 # KEYS: session, zset, user. ARGV: secret, type, cmd, time, ttl_ms, keep_ms, exp.
-# Replaces any session with the same token; trims the user's expired sessions.
+# Replaces any session with the same token; trims the user's expired sessions; starts
+# the user's inbox hint (version 0) unless it has one.
 _CREATE = """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[7])
@@ -57,7 +60,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('HSET', KEYS[3], 'type', ARGV[2], 'time', ARGV[4])
+redis.call('HSETNX', KEYS[3], 'v', '0')
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return 1
 """
@@ -79,7 +82,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local u = redis.call('HMGET', KEYS[3], 'v', 'e', 'eu')
-redis.call('HSET', KEYS[3], 'type', s[1], 'time', ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 local version = u[1] or '0'
 local known_empty = 0
@@ -96,20 +98,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS: user. ARGV: the version seen empty, when the mark lapses.
+# KEYS: user. ARGV: the version seen empty, when the mark lapses, keep_ms.
 # Compare-and-set: a message noted since the pull began keeps the inbox "not empty".
 _NOTE_EMPTY = """
 if (redis.call('HGET', KEYS[1], 'v') or '0') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'e', ARGV[1], 'eu', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return 1
 """
 
-# KEYS: zset, user. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
-# Returns {1, type, time} of the most recent live session, else {0, type, time} of
-# the remembered last call, else nil. Read-only. The session keys it reads are not
-# declared (their secrets are only known inside) but share the zset's hash tag, hence
-# its slot.
+# KEYS: zset. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
+# Returns {type, time} of the most recent live session, else nil. Read-only. The
+# session keys it reads are not declared (their secrets are only known inside) but
+# share the zset's hash tag, hence its slot.
 _PRESENCE = """
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local best_type, best_time, best_raw = false, nil, nil
@@ -123,11 +125,7 @@ for _, secret in ipairs(live) do
   end
 end
 if best_type then
-  return {1, best_type, best_raw}
-end
-local p = redis.call('HMGET', KEYS[2], 'type', 'time')
-if p[1] and p[2] then
-  return {0, p[1], p[2]}
+  return {best_type, best_raw}
 end
 return false
 """
@@ -137,7 +135,7 @@ _SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text
     "presence": _PRESENCE}.items()}
 
 USER_KEEP_MS = 30 * 24 * 3600 * 1000
-"""How long a user's last call and inbox hint are kept after the last activity."""
+"""How long a user's inbox hint is kept after the last activity."""
 
 
 class _Held:
@@ -261,7 +259,7 @@ class RedisSessionStore:
 
     def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None:
         self._script("note_empty", "note an empty inbox", (self._user_key(uid),), version,
-                     now_ms + INBOX_HINT_TTL_MS)
+                     now_ms + INBOX_HINT_TTL_MS, USER_KEEP_MS)
 
     def delete(self, token: SessionToken) -> None:
         session, zset, _ = self._keys(token)
@@ -282,12 +280,8 @@ class RedisSessionStore:
                 # Redis restarted or flushed its scripts: load it, then try once more.
                 self._client.execute_command("SCRIPT", "LOAD", _PRESENCE)
                 replies = self._presence_replies(wanted, now_ms)
-        found: dict[str, Presence] = {}
-        for uid, reply in zip(wanted, replies, strict=True):
-            if reply:
-                online, client_type, last_seen = reply
-                found[uid] = Presence(bool(int(online)), _text(client_type), int(last_seen))
-        return found
+        return {uid: Presence(True, _text(reply[0]), int(reply[1]))
+                for uid, reply in zip(wanted, replies, strict=True) if reply}
 
     def ping(self) -> None:
         with _translated("ping"):
@@ -349,7 +343,7 @@ class RedisSessionStore:
         pipe = self._client.pipeline(transaction=False)
         for uid in uids:
             base = f"{self._ns}:{{{uid}}}"
-            pipe.evalsha(sha, 2, f"{base}:z", f"{base}:u", now_ms, f"{base}:s:")
+            pipe.evalsha(sha, 1, f"{base}:z", now_ms, f"{base}:s:")
         return list(pipe.execute())
 
     def _user_key(self, uid: str) -> str:

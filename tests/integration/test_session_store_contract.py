@@ -58,8 +58,9 @@ def login(
     return new
 
 
-def offline(store: SessionStore, uid: str, at: int) -> bool:
-    return not store.presence([uid], at).get(uid, Presence(online=False)).online
+def absent(store: SessionStore, uid: str, at: int) -> bool:
+    """Whether ``uid`` has no presence entry: no live session, nothing remembered."""
+    return store.presence([uid], at) == {}
 
 
 def test_a_created_session_is_returned_by_touch_with_the_new_command_and_time(
@@ -92,7 +93,7 @@ def test_a_session_left_idle_past_its_ttl_is_gone(store: SessionStore, now: int)
     time.sleep(SHORT_TTL * 1.5 / 1000)
 
     assert store.touch(alice, "pull", now + SHORT_TTL * 3 // 2, TTL) is None
-    assert offline(store, "alice", now + SHORT_TTL * 3 // 2)
+    assert absent(store, "alice", now + SHORT_TTL * 3 // 2)
 
 
 def test_a_session_is_gone_once_the_callers_clock_passes_its_ttl(
@@ -101,7 +102,7 @@ def test_a_session_is_gone_once_the_callers_clock_passes_its_ttl(
     alice = login(store, now, ttl=10_000)
 
     assert store.touch(alice, "pull", now + 10_000, TTL) is None
-    assert offline(store, "alice", now + 10_000)
+    assert absent(store, "alice", now + 10_000)
 
 
 def test_a_touched_session_lives_another_ttl(store: SessionStore, now: int) -> None:
@@ -135,7 +136,7 @@ def test_a_deleted_session_is_gone_and_deleting_it_again_is_harmless(
     store.delete(alice)
 
     assert store.touch(alice, "pull", now + 1, TTL) is None
-    assert offline(store, "alice", now + 1)
+    assert absent(store, "alice", now + 1)
 
 
 def test_deleting_an_unknown_session_is_harmless(store: SessionStore) -> None:
@@ -194,7 +195,7 @@ def test_logging_out_of_one_of_two_sessions_keeps_the_user_online(
 
     store.delete(phone)
 
-    assert offline(store, "alice", now + 30)
+    assert absent(store, "alice", now + 30)
 
 
 def test_one_expired_session_of_two_keeps_the_user_online(
@@ -204,30 +205,28 @@ def test_one_expired_session_of_two_keeps_the_user_online(
     login(store, now, client_type="ios", ttl=TTL)
     time.sleep(SHORT_TTL * 1.5 / 1000)
 
-    assert store.presence(["alice"], now + SHORT_TTL * 3 // 2)["alice"].online
+    assert store.presence(["alice"], now + SHORT_TTL * 3 // 2) == {
+        "alice": Presence(True, "ios", now)
+    }
 
 
-def test_a_user_whose_only_session_expired_is_offline(store: SessionStore, now: int) -> None:
+def test_a_user_whose_only_session_expired_has_no_entry(
+    store: SessionStore, now: int
+) -> None:
     login(store, now, ttl=SHORT_TTL)
     time.sleep(SHORT_TTL * 1.5 / 1000)
 
-    assert offline(store, "alice", now + SHORT_TTL * 3 // 2)
+    assert absent(store, "alice", now + SHORT_TTL * 3 // 2)
 
 
-def test_an_offline_user_is_reported_at_most_with_its_last_call(
+def test_a_logged_out_user_has_no_entry_not_even_its_last_call(
     store: SessionStore, now: int
 ) -> None:
     alice = login(store, now, client_type="ios")
     store.touch(alice, "send", now + 100, TTL)
     store.delete(alice)
 
-    found = store.presence(["alice"], now + 200).get("alice")
-
-    # The port lets a store remember the last call of a user gone offline, or not.
-    assert found is None or found in (
-        Presence(False),
-        Presence(False, "ios", now + 100),
-    )
+    assert store.presence(["alice"], now + 200) == {}
 
 
 def test_presence_answers_for_many_users_at_once(store: SessionStore, now: int) -> None:
@@ -237,21 +236,15 @@ def test_presence_answers_for_many_users_at_once(store: SessionStore, now: int) 
 
     found = store.presence(uids, now + 1_000)
 
-    for i, uid in enumerate(uids[::2]):
-        assert found[uid] == Presence(True, "pc", now + i)
-    for uid in uids[1::2]:
-        assert not found.get(uid, Presence(False)).online
+    assert found == {uid: Presence(True, "pc", now + i) for i, uid in enumerate(uids[::2])}
 
 
-def test_users_never_seen_are_offline_or_absent(store: SessionStore, now: int) -> None:
+def test_users_never_seen_have_no_entry(store: SessionStore, now: int) -> None:
     login(store, now)
 
     found = store.presence(["ghost", "alice", "phantom"], now + 1)
 
-    assert found["alice"].online
-    assert set(found) <= {"ghost", "alice", "phantom"}
-    assert not found.get("ghost", Presence(False)).online
-    assert not found.get("phantom", Presence(False)).online
+    assert found == {"alice": Presence(True, "ios", now)}
 
 
 def test_presence_of_no_users_is_empty(store: SessionStore, now: int) -> None:

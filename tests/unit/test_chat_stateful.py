@@ -34,6 +34,7 @@ from im_core import (
     SessionExpired,
     UnknownUser,
 )
+from im_core.models import OFFLINE
 from tests.strategies import bodies, client_types
 
 UIDS = ["alice", "bob", "carol", "Dave"]
@@ -178,7 +179,10 @@ class ChatMachine(RuleBasedStateMachine):
                       if exp > self.clock.now}
         for uid in UIDS:
             encoded = str(Session(type(watcher.token)(uid, "x" * 22), "x", "x", 0).token)
-            assert found[uid].online == (encoded.partition(".")[0] in alive_uids)
+            online = encoded.partition(".")[0] in alive_uids
+            assert found[uid].online == online
+            if not online:
+                assert found[uid] == OFFLINE
         self.service.logout(watcher)
 
     @invariant()
