@@ -18,13 +18,15 @@ than the caller's ``now_ms`` (the clock the use cases run on), so both clocks ag
 with the in-memory store. Presence is read from live sessions only: a session's
 record dies with its TTL, and nothing of it is remembered afterwards.
 
-Every call is one round trip: ``touch``, ``create`` and the hint's compare-and-set are
-Lua scripts run by ``EVALSHA`` (loaded again by themselves after a Redis restart);
+Every call is one round trip: each is a Lua script run by ``EVALSHA`` (all loaded
+again, in the same round trip as the retried call, after a Redis restart);
 ``presence`` pipelines one script call per uid.
 
-The hot calls skip redis-py's command machinery (``Redis.execute_command``), which
-costs three times the system calls' CPU on a loopback round trip: they pack the
-command once and talk to a pooled connection directly (``_call``).
+Every command goes through one executor (``_execute``) on the store's own small pool
+of redis-py connections, so there is one connection policy and one retry policy.
+It skips redis-py's command machinery (``Redis.execute_command`` and its pool's
+checkout), which costs three times the system calls' CPU on a loopback round trip,
+and relies only on connection methods redis-py has had since 5.0.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -91,6 +93,13 @@ end
 return {s[1], version, known_empty}
 """
 
+# KEYS: session, zset. ARGV: secret.
+_DELETE = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 # KEYS: user. ARGV: keep_ms. A message for the user was committed.
 _NOTE_NEW = """
 redis.call('HINCRBY', KEYS[1], 'v', 1)
@@ -131,20 +140,15 @@ return false
 """
 
 _SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text in {
-    "create": _CREATE, "touch": _TOUCH, "note_new": _NOTE_NEW, "note_empty": _NOTE_EMPTY,
-    "presence": _PRESENCE}.items()}
+    "create": _CREATE, "touch": _TOUCH, "delete": _DELETE, "note_new": _NOTE_NEW,
+    "note_empty": _NOTE_EMPTY, "presence": _PRESENCE}.items()}
+
+_LOAD_SCRIPTS = [("SCRIPT", "LOAD", text) for text, _ in _SCRIPTS.values()]
 
 USER_KEEP_MS = 30 * 24 * 3600 * 1000
 """How long a user's inbox hint is kept after the last activity."""
 
-
-class _Held:
-    """A pooled connection held by one thread (see ``RedisSessionStore._connection``)."""
-
-    __slots__ = ("__weakref__", "connection")
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
+_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @contextlib.contextmanager
@@ -163,12 +167,79 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _Connections:
+    """A bounded stack of redis-py connections shared by every thread.
+
+    Any number of threads may use the store: a thread takes a connection for one
+    round trip and gives it back, so the pool's size bounds the sockets, not the
+    threads. Taking is a ``list.pop`` (atomic under the GIL) while one is idle, which
+    is nearly always; the lock is only for making a connection or waiting for one,
+    and a wait longer than ``wait_s`` fails as an outage instead of hanging.
+    Connections are never dropped, only disconnected: redis-py reconnects them on
+    their next command.
+    """
+
+    def __init__(self, make: Callable[[], Any], limit: int, wait_s: float | None) -> None:
+        if limit < 1:
+            raise ConfigurationError(f"the Redis pool needs at least 1 connection, not {limit}")
+        self._make = make
+        self._limit = limit
+        self._wait_s = wait_s
+        self._idle: list[Any] = []
+        self._made: list[Any] = []
+        self._changed = threading.Condition(threading.Lock())
+        self._waiting = 0
+
+    def take(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._take_slowly()
+
+    def give_back(self, connection: Any) -> None:
+        self._idle.append(connection)
+        # A waiter counts itself (under the lock) before it looks at _idle, so either
+        # it sees this connection or this sees it waiting.
+        if self._waiting:
+            with self._changed:
+                self._changed.notify()
+
+    def disconnect_all(self) -> None:
+        with self._changed:
+            for connection in self._made:
+                connection.disconnect()
+
+    def _take_slowly(self) -> Any:
+        deadline = None if self._wait_s is None else time.monotonic() + self._wait_s
+        with self._changed:
+            self._waiting += 1
+            try:
+                while True:
+                    with contextlib.suppress(IndexError):
+                        return self._idle.pop()
+                    if len(self._made) < self._limit:
+                        connection = self._make()
+                        self._made.append(connection)
+                        return connection
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise redis.ConnectionError(
+                            f"all {self._limit} Redis connections stayed busy"
+                        )
+                    self._changed.wait(left)
+            finally:
+                self._waiting -= 1
+
+
 class RedisSessionStore:
     """Sessions as Redis keys with a TTL, so any server can check any token.
 
     Args:
-        client: a ready ``redis.Redis``; the store does not configure its timeouts
-            or retries, so build it with bounded ones (as ``from_url`` does).
+        client: gives the connection settings (``client.connection_pool``'s class,
+            arguments and ``max_connections``); the store opens its own connections
+            with them. The store does not configure timeouts, so build the client
+            with bounded ones (as ``from_url`` does): its ``socket_timeout`` also
+            bounds the wait for a free connection.
         namespace: the prefix of every key, so several deployments (or test runs)
             can share one Redis.
     """
@@ -181,8 +252,9 @@ class RedisSessionStore:
             )
         self._client = client
         self._ns = namespace
-        self._local = threading.local()
-        self._pool: redis.ConnectionPool | None = None
+        pool = client.connection_pool
+        self._connections = _Connections(pool.make_connection, pool.max_connections,
+                                         pool.connection_kwargs.get("socket_timeout"))
 
     @classmethod
     def from_url(
@@ -193,46 +265,46 @@ class RedisSessionStore:
         timeout: float = 1.0,
         max_connections: int = 64,
     ) -> RedisSessionStore:
-        """Build a store on its own bounded connection pool.
+        """Build a store whose every wait is bounded.
 
-        Every wait is bounded by ``timeout``: connecting, each reply, and waiting for
-        a free connection. A failed connection is retried once at once (a restarted
-        Redis leaves dead pooled sockets behind) but a timeout is not, so a hung Redis
-        costs one ``timeout`` per call, not a chain of retries.
+        ``timeout`` bounds connecting, each reply, and waiting for a free connection.
+        A failed connection is retried once at once (a restarted Redis leaves dead
+        sockets behind) but a timeout is not, so a hung Redis costs one ``timeout``
+        per call, not a chain of retries.
 
         Args:
-            url: ``redis://`` or ``rediss://`` (TLS) URL, with optional password/db.
+            url: ``redis://`` or ``rediss://`` (TLS) URL with optional password and
+                db, or ``unix:///path/to/redis.sock`` (``?db=N`` for a database).
             namespace: the prefix of every key.
             timeout: seconds allowed for each wait.
-            max_connections: the most sockets this store opens.
+            max_connections: the most sockets this store opens; threads beyond it
+                share them.
 
         Raises:
             ConfigurationError: the URL cannot name a Redis.
         """
-        if not url.startswith(("redis://", "rediss://")):
-            raise ConfigurationError("the Redis URL must start with redis:// or rediss://")
+        if not url.startswith(_URL_SCHEMES):
+            raise ConfigurationError(
+                "the Redis URL must start with redis://, rediss:// or unix://"
+            )
         try:
-            pool = redis.BlockingConnectionPool.from_url(
+            pool = redis.ConnectionPool.from_url(
                 url,
                 max_connections=max_connections,
-                timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                health_check_interval=30,
-                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                # Connecting is not retried here: _execute retries once, whatever failed.
+                retry=Retry(NoBackoff(), 0),
                 decode_responses=True,
             )
         except ValueError as error:
             raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
-        store = cls(redis.Redis(connection_pool=pool), namespace)
-        store._pool = pool
-        return store
+        return cls(redis.Redis(connection_pool=pool), namespace)
 
     def close(self) -> None:
-        """Close the client's sockets (and the pool, if ``from_url`` made it)."""
+        """Close the store's sockets and the client's."""
+        self._connections.disconnect_all()
         self._client.close()
-        if self._pool is not None:
-            self._pool.disconnect()
 
     def create(self, session: Session, ttl_ms: int) -> None:
         _check_ttl(ttl_ms)
@@ -263,88 +335,81 @@ class RedisSessionStore:
 
     def delete(self, token: SessionToken) -> None:
         session, zset, _ = self._keys(token)
-        with _translated("delete a session"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.delete(session)
-            pipe.zrem(zset, token.secret)
-            pipe.execute()
+        self._script("delete", "delete a session", (session, zset), token.secret)
 
     def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]:
         wanted = list(dict.fromkeys(uids))
         if not wanted:
             return {}
+        sha = _SCRIPTS["presence"][1]
+        calls = []
+        for uid in wanted:
+            base = f"{self._ns}:{{{uid}}}"
+            calls.append(("EVALSHA", sha, 1, f"{base}:z", now_ms, f"{base}:s:"))
         with _translated("read presence"):
-            try:
-                replies = self._presence_replies(wanted, now_ms)
-            except NoScriptError:
-                # Redis restarted or flushed its scripts: load it, then try once more.
-                self._client.execute_command("SCRIPT", "LOAD", _PRESENCE)
-                replies = self._presence_replies(wanted, now_ms)
+            replies = self._run(calls)
         return {uid: Presence(True, _text(reply[0]), int(reply[1]))
                 for uid, reply in zip(wanted, replies, strict=True) if reply}
 
     def ping(self) -> None:
         with _translated("ping"):
-            self._client.ping()
+            self._run([("PING",)])
 
     def _script(self, name: str, action: str, keys: Sequence[str], *args: object) -> Any:
-        """Run one of the store's scripts in one round trip, loading it if Redis lost it."""
-        text, sha = _SCRIPTS[name]
+        """Run one of the store's scripts in one round trip."""
         with _translated(action):
-            try:
-                return self._call("EVALSHA", sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self._call("SCRIPT", "LOAD", text)
-                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+            return self._run([("EVALSHA", _SCRIPTS[name][1], len(keys), *keys, *args)])[0]
 
-    def _call(self, *command: object) -> Any:
-        """Send one command on this thread's connection and read its reply.
+    def _run(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        """``_execute`` the commands; if Redis lost the scripts, load them all and retry.
 
-        The same pool, timeouts and error classes as ``Redis.execute_command``, without
-        its per-call overhead. A connection error is tried once more on a fresh
-        socket (a restarted Redis leaves dead ones behind); a timeout is not, so a hung
-        Redis costs one timeout per call.
+        The reload and the retry share one round trip. The first error reply is
+        raised, after every reply has been read.
         """
-        connection = self._connection()
-        for attempt in (1, 2):
-            try:
-                connection.send_packed_command(connection.pack_command(*command), False)
-                return connection.read_response()
-            except redis.ResponseError:
-                raise
-            except redis.ConnectionError:
-                connection.disconnect()
-                if attempt == 2:
+        replies = self._execute(commands)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            # Redis restarted or flushed its scripts.
+            replies = self._execute([*_LOAD_SCRIPTS, *commands])[len(_LOAD_SCRIPTS):]
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+        return replies
+
+    def _execute(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies: one round trip.
+
+        The store's one connection and retry policy. Error replies are returned, not
+        raised, so that every reply is read and the connection stays in step. A
+        connection error is tried once more on a fresh socket (a restarted Redis
+        leaves dead ones behind); a timeout is not, so a hung Redis costs one timeout
+        per call. Any other failure leaves the socket closed: a reply may be unread.
+        """
+        connection = self._connections.take()
+        try:
+            if len(commands) == 1:
+                packed = connection.pack_command(*commands[0])
+            else:
+                packed = connection.pack_commands(commands)
+            for attempt in (1, 2):
+                try:
+                    connection.send_packed_command(packed, False)
+                    replies = []
+                    for _ in commands:
+                        try:
+                            replies.append(connection.read_response())
+                        except redis.ResponseError as error:  # read whole: still in step
+                            replies.append(error)
+                    return replies
+                except redis.ConnectionError:
+                    connection.disconnect()
+                    if attempt == 2:
+                        raise
+                except BaseException:
+                    connection.disconnect()
                     raise
-            except BaseException:
-                connection.disconnect()  # a reply may be left unread: start afresh
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _connection(self) -> Any:
-        """This thread's connection, taken from the pool once and kept.
-
-        Taking and returning a pooled connection costs more CPU than the round trip's
-        system calls; request threads live long (waitress keeps a fixed set), so each
-        keeps one. It goes back to the pool when its thread ends. The pool must hold
-        at least as many connections as threads use the store.
-        """
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is None:
-            pool = self._client.connection_pool
-            held = _Held(pool.get_connection())
-            weakref.finalize(held, pool.release, held.connection)
-            self._local.held = held
-        return held.connection
-
-    def _presence_replies(self, uids: list[str], now_ms: int) -> list[Any]:
-        """One pipelined ``EVALSHA`` per uid: one round trip, one slot per command."""
-        sha = _SCRIPTS["presence"][1]
-        pipe = self._client.pipeline(transaction=False)
-        for uid in uids:
-            base = f"{self._ns}:{{{uid}}}"
-            pipe.evalsha(sha, 1, f"{base}:z", now_ms, f"{base}:s:")
-        return list(pipe.execute())
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._connections.give_back(connection)
 
     def _user_key(self, uid: str) -> str:
         return f"{self._ns}:{{{uid}}}:u"
