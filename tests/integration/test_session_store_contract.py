@@ -1,22 +1,23 @@
 """The ``SessionStore`` contract, run against every implementation.
 
-The in-memory store judges expiry by the ``now_ms`` it is given; Redis by its own
-clock (key TTLs) as well. Tests of expiry therefore use a short TTL and both advance
-the clock they pass and sleep past the TTL, so they hold for either mechanism.
+Every store judges expiry by the ``now_ms`` it is given. Redis also expires keys by
+its own clock, so on Redis alone the tests of expiry let that much real time pass too
+(``elapse``: a short TTL, a short sleep); the in-memory store needs only the clock.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from im_adapters.redis_sessions import RedisSessionStore
 from im_core.memory import InMemorySessionStore
 from im_core.models import Presence, Session, SessionToken
-from im_core.ports import SessionStore
+from im_core.ports import SessionStore, SessionStoreUnavailable
 
 TTL = 60_000
 SHORT_TTL = 200
@@ -38,6 +39,33 @@ def store(request: pytest.FixtureRequest) -> Iterator[SessionStore]:
         yield redis_store
     finally:
         redis_store.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def unreachable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    """Each implementation with nothing behind it: switched off, or a socket never made."""
+    if request.param == "memory":
+        down = InMemorySessionStore()
+        down.down = True
+        yield down
+        return
+    nowhere = RedisSessionStore.from_url(f"unix://{tmp_path}/no-redis.sock", timeout=0.5)
+    try:
+        yield nowhere
+    finally:
+        nowhere.close()
+
+
+@pytest.fixture
+def elapse(store: SessionStore) -> Callable[[int], None]:
+    """Let ``ms`` pass where the store's own clock needs it: in Redis, not in memory.
+
+    Tests pass the advanced time as ``now_ms`` themselves; this only lets Redis'
+    key TTLs, which run on real time, keep up with it.
+    """
+    if isinstance(store, RedisSessionStore):
+        return lambda ms: time.sleep(ms / 1000)
+    return lambda ms: None
 
 
 @pytest.fixture
@@ -87,10 +115,12 @@ def test_a_token_with_the_right_uid_but_another_secret_finds_nothing(
     assert store.touch(alice, "pull", now + 2, TTL) is not None
 
 
-def test_a_session_left_idle_past_its_ttl_is_gone(store: SessionStore, now: int) -> None:
+def test_a_session_left_idle_past_its_ttl_is_gone(
+    store: SessionStore, now: int, elapse: Callable[[int], None]
+) -> None:
     alice = login(store, now, ttl=SHORT_TTL)
 
-    time.sleep(SHORT_TTL * 1.5 / 1000)
+    elapse(SHORT_TTL * 3 // 2)
 
     assert store.touch(alice, "pull", now + SHORT_TTL * 3 // 2, TTL) is None
     assert absent(store, "alice", now + SHORT_TTL * 3 // 2)
@@ -105,22 +135,24 @@ def test_a_session_is_gone_once_the_callers_clock_passes_its_ttl(
     assert absent(store, "alice", now + 10_000)
 
 
-def test_a_touched_session_lives_another_ttl(store: SessionStore, now: int) -> None:
+def test_a_touched_session_lives_another_ttl(
+    store: SessionStore, now: int, elapse: Callable[[int], None]
+) -> None:
     ttl, step = 400, 250
     alice = login(store, now, ttl=ttl)
 
-    time.sleep(step / 1000)
+    elapse(step)
     assert store.touch(alice, "heartbeat", now + step, ttl) is not None
-    time.sleep(step / 1000)  # past the first TTL, within the second
+    elapse(step)  # past the first TTL, within the second
 
     assert store.touch(alice, "heartbeat", now + 2 * step, ttl) is not None
 
 
 def test_an_expired_session_cannot_be_brought_back_by_touching_it(
-    store: SessionStore, now: int
+    store: SessionStore, now: int, elapse: Callable[[int], None]
 ) -> None:
     alice = login(store, now, ttl=SHORT_TTL)
-    time.sleep(SHORT_TTL * 1.5 / 1000)
+    elapse(SHORT_TTL * 3 // 2)
 
     store.touch(alice, "pull", now + SHORT_TTL * 3 // 2, TTL)
 
@@ -199,11 +231,11 @@ def test_logging_out_of_one_of_two_sessions_keeps_the_user_online(
 
 
 def test_one_expired_session_of_two_keeps_the_user_online(
-    store: SessionStore, now: int
+    store: SessionStore, now: int, elapse: Callable[[int], None]
 ) -> None:
     login(store, now, client_type="pc", ttl=SHORT_TTL)
     login(store, now, client_type="ios", ttl=TTL)
-    time.sleep(SHORT_TTL * 1.5 / 1000)
+    elapse(SHORT_TTL * 3 // 2)
 
     assert store.presence(["alice"], now + SHORT_TTL * 3 // 2) == {
         "alice": Presence(True, "ios", now)
@@ -211,10 +243,10 @@ def test_one_expired_session_of_two_keeps_the_user_online(
 
 
 def test_a_user_whose_only_session_expired_has_no_entry(
-    store: SessionStore, now: int
+    store: SessionStore, now: int, elapse: Callable[[int], None]
 ) -> None:
     login(store, now, ttl=SHORT_TTL)
-    time.sleep(SHORT_TTL * 1.5 / 1000)
+    elapse(SHORT_TTL * 3 // 2)
 
     assert absent(store, "alice", now + SHORT_TTL * 3 // 2)
 
@@ -257,8 +289,21 @@ def test_a_uid_asked_twice_is_answered_once(store: SessionStore, now: int) -> No
     assert store.presence(["alice", "alice"], now + 1) == {"alice": Presence(True, "ios", now)}
 
 
-def test_ping_answers(store: SessionStore) -> None:
+def test_ping_answers_and_leaves_nothing_behind_for_the_next_call(
+    store: SessionStore, now: int
+) -> None:
     store.ping()
+    alice = login(store, now)
+    store.ping()
+
+    assert store.touch(alice, "pull", now + 1, TTL) == Session(alice, "ios", "pull", now + 1)
+
+
+def test_ping_raises_unavailable_while_the_store_cannot_answer(
+    unreachable_store: SessionStore,
+) -> None:
+    with pytest.raises(SessionStoreUnavailable):
+        unreachable_store.ping()
 
 
 def hint(store: SessionStore, session: SessionToken, at: int) -> tuple[int, bool]:
