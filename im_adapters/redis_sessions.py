@@ -9,20 +9,24 @@ For a namespace ``ns`` and a user ``uid``:
   all ms) that Redis expires ``ttl_ms`` after that call.
 - ``ns:{uid}:z``: a sorted set of the user's session secrets scored by ``exp``, so
   that "is this user online?" never scans keys.
-- ``ns:{uid}:u``: the user's hash: ``type`` and ``time`` of the most recent call
-  (``last_seen`` outlives the sessions: kept ``USER_KEEP_MS``), and the inbox hint
-  (see the port): ``v`` counts messages noted for the user, ``e`` is the ``v`` at
+- ``ns:{uid}:u``: the user's inbox hint (see the port), kept ``USER_KEEP_MS`` after
+  the last activity: ``v`` counts messages noted for the user, ``e`` is the ``v`` at
   which the inbox was last seen empty and ``eu`` when that mark lapses.
 
 A session is live when its key exists (Redis' own clock) *and* its ``exp`` is later
 than the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree
-with the in-memory store. Every call is one round trip: ``touch``, ``create`` and the
-hint's compare-and-set are Lua scripts run by ``EVALSHA`` (loaded again by themselves
-after a Redis restart); ``presence`` pipelines one script call per uid.
+with the in-memory store. Presence is read from live sessions only: a session's
+record dies with its TTL, and nothing of it is remembered afterwards.
 
-The hot calls skip redis-py's command machinery (``Redis.execute_command``), which
-costs three times the system calls' CPU on a loopback round trip: they pack the
-command once and talk to a pooled connection directly (``_call``).
+Every call is one round trip: each is a Lua script run by ``EVALSHA`` (all loaded
+again, in the same round trip as the retried call, after a Redis restart);
+``presence`` pipelines one script call per uid.
+
+Every command goes through one executor (``_execute``) on the store's own small pool
+of redis-py connections, so there is one connection policy and one retry policy.
+It skips redis-py's command machinery (``Redis.execute_command`` and its pool's
+checkout), which costs three times the system calls' CPU on a loopback round trip,
+and relies only on connection methods redis-py has had since 5.0.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -49,7 +53,8 @@ __all__ = ["USER_KEEP_MS", "RedisSessionStore"]
 # Lua's number formatting never touches them.
 
 # KEYS: session, zset, user. ARGV: secret, type, cmd, time, ttl_ms, keep_ms, exp.
-# Replaces any session with the same token; trims the user's expired sessions.
+# Replaces any session with the same token; trims the user's expired sessions; starts
+# the user's inbox hint (version 0) unless it has one.
 _CREATE = """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[7])
@@ -57,7 +62,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('HSET', KEYS[3], 'type', ARGV[2], 'time', ARGV[4])
+redis.call('HSETNX', KEYS[3], 'v', '0')
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return 1
 """
@@ -79,7 +84,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local u = redis.call('HMGET', KEYS[3], 'v', 'e', 'eu')
-redis.call('HSET', KEYS[3], 'type', s[1], 'time', ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 local version = u[1] or '0'
 local known_empty = 0
@@ -89,6 +93,13 @@ end
 return {s[1], version, known_empty}
 """
 
+# KEYS: session, zset. ARGV: secret.
+_DELETE = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 # KEYS: user. ARGV: keep_ms. A message for the user was committed.
 _NOTE_NEW = """
 redis.call('HINCRBY', KEYS[1], 'v', 1)
@@ -96,20 +107,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS: user. ARGV: the version seen empty, when the mark lapses.
+# KEYS: user. ARGV: the version seen empty, when the mark lapses, keep_ms.
 # Compare-and-set: a message noted since the pull began keeps the inbox "not empty".
 _NOTE_EMPTY = """
 if (redis.call('HGET', KEYS[1], 'v') or '0') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'e', ARGV[1], 'eu', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return 1
 """
 
-# KEYS: zset, user. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
-# Returns {1, type, time} of the most recent live session, else {0, type, time} of
-# the remembered last call, else nil. Read-only. The session keys it reads are not
-# declared (their secrets are only known inside) but share the zset's hash tag, hence
-# its slot.
+# KEYS: zset. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
+# Returns {type, time} of the most recent live session, else nil. Read-only. The
+# session keys it reads are not declared (their secrets are only known inside) but
+# share the zset's hash tag, hence its slot.
 _PRESENCE = """
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local best_type, best_time, best_raw = false, nil, nil
@@ -123,30 +134,21 @@ for _, secret in ipairs(live) do
   end
 end
 if best_type then
-  return {1, best_type, best_raw}
-end
-local p = redis.call('HMGET', KEYS[2], 'type', 'time')
-if p[1] and p[2] then
-  return {0, p[1], p[2]}
+  return {best_type, best_raw}
 end
 return false
 """
 
 _SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text in {
-    "create": _CREATE, "touch": _TOUCH, "note_new": _NOTE_NEW, "note_empty": _NOTE_EMPTY,
-    "presence": _PRESENCE}.items()}
+    "create": _CREATE, "touch": _TOUCH, "delete": _DELETE, "note_new": _NOTE_NEW,
+    "note_empty": _NOTE_EMPTY, "presence": _PRESENCE}.items()}
+
+_LOAD_SCRIPTS = [("SCRIPT", "LOAD", text) for text, _ in _SCRIPTS.values()]
 
 USER_KEEP_MS = 30 * 24 * 3600 * 1000
-"""How long a user's last call and inbox hint are kept after the last activity."""
+"""How long a user's inbox hint is kept after the last activity."""
 
-
-class _Held:
-    """A pooled connection held by one thread (see ``RedisSessionStore._connection``)."""
-
-    __slots__ = ("__weakref__", "connection")
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
+_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @contextlib.contextmanager
@@ -165,12 +167,79 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _Connections:
+    """A bounded stack of redis-py connections shared by every thread.
+
+    Any number of threads may use the store: a thread takes a connection for one
+    round trip and gives it back, so the pool's size bounds the sockets, not the
+    threads. Taking is a ``list.pop`` (atomic under the GIL) while one is idle, which
+    is nearly always; the lock is only for making a connection or waiting for one,
+    and a wait longer than ``wait_s`` fails as an outage instead of hanging.
+    Connections are never dropped, only disconnected: redis-py reconnects them on
+    their next command.
+    """
+
+    def __init__(self, make: Callable[[], Any], limit: int, wait_s: float | None) -> None:
+        if limit < 1:
+            raise ConfigurationError(f"the Redis pool needs at least 1 connection, not {limit}")
+        self._make = make
+        self._limit = limit
+        self._wait_s = wait_s
+        self._idle: list[Any] = []
+        self._made: list[Any] = []
+        self._changed = threading.Condition(threading.Lock())
+        self._waiting = 0
+
+    def take(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._take_slowly()
+
+    def give_back(self, connection: Any) -> None:
+        self._idle.append(connection)
+        # A waiter counts itself (under the lock) before it looks at _idle, so either
+        # it sees this connection or this sees it waiting.
+        if self._waiting:
+            with self._changed:
+                self._changed.notify()
+
+    def disconnect_all(self) -> None:
+        with self._changed:
+            for connection in self._made:
+                connection.disconnect()
+
+    def _take_slowly(self) -> Any:
+        deadline = None if self._wait_s is None else time.monotonic() + self._wait_s
+        with self._changed:
+            self._waiting += 1
+            try:
+                while True:
+                    with contextlib.suppress(IndexError):
+                        return self._idle.pop()
+                    if len(self._made) < self._limit:
+                        connection = self._make()
+                        self._made.append(connection)
+                        return connection
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise redis.ConnectionError(
+                            f"all {self._limit} Redis connections stayed busy"
+                        )
+                    self._changed.wait(left)
+            finally:
+                self._waiting -= 1
+
+
 class RedisSessionStore:
     """Sessions as Redis keys with a TTL, so any server can check any token.
 
     Args:
-        client: a ready ``redis.Redis``; the store does not configure its timeouts
-            or retries, so build it with bounded ones (as ``from_url`` does).
+        client: gives the connection settings (``client.connection_pool``'s class,
+            arguments and ``max_connections``); the store opens its own connections
+            with them. The store does not configure timeouts, so build the client
+            with bounded ones (as ``from_url`` does): its ``socket_timeout`` also
+            bounds the wait for a free connection.
         namespace: the prefix of every key, so several deployments (or test runs)
             can share one Redis.
     """
@@ -183,8 +252,9 @@ class RedisSessionStore:
             )
         self._client = client
         self._ns = namespace
-        self._local = threading.local()
-        self._pool: redis.ConnectionPool | None = None
+        pool = client.connection_pool
+        self._connections = _Connections(pool.make_connection, pool.max_connections,
+                                         pool.connection_kwargs.get("socket_timeout"))
 
     @classmethod
     def from_url(
@@ -195,46 +265,46 @@ class RedisSessionStore:
         timeout: float = 1.0,
         max_connections: int = 64,
     ) -> RedisSessionStore:
-        """Build a store on its own bounded connection pool.
+        """Build a store whose every wait is bounded.
 
-        Every wait is bounded by ``timeout``: connecting, each reply, and waiting for
-        a free connection. A failed connection is retried once at once (a restarted
-        Redis leaves dead pooled sockets behind) but a timeout is not, so a hung Redis
-        costs one ``timeout`` per call, not a chain of retries.
+        ``timeout`` bounds connecting, each reply, and waiting for a free connection.
+        A failed connection is retried once at once (a restarted Redis leaves dead
+        sockets behind) but a timeout is not, so a hung Redis costs one ``timeout``
+        per call, not a chain of retries.
 
         Args:
-            url: ``redis://`` or ``rediss://`` (TLS) URL, with optional password/db.
+            url: ``redis://`` or ``rediss://`` (TLS) URL with optional password and
+                db, or ``unix:///path/to/redis.sock`` (``?db=N`` for a database).
             namespace: the prefix of every key.
             timeout: seconds allowed for each wait.
-            max_connections: the most sockets this store opens.
+            max_connections: the most sockets this store opens; threads beyond it
+                share them.
 
         Raises:
             ConfigurationError: the URL cannot name a Redis.
         """
-        if not url.startswith(("redis://", "rediss://")):
-            raise ConfigurationError("the Redis URL must start with redis:// or rediss://")
+        if not url.startswith(_URL_SCHEMES):
+            raise ConfigurationError(
+                "the Redis URL must start with redis://, rediss:// or unix://"
+            )
         try:
-            pool = redis.BlockingConnectionPool.from_url(
+            pool = redis.ConnectionPool.from_url(
                 url,
                 max_connections=max_connections,
-                timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                health_check_interval=30,
-                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                # Connecting is not retried here: _execute retries once, whatever failed.
+                retry=Retry(NoBackoff(), 0),
                 decode_responses=True,
             )
         except ValueError as error:
             raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
-        store = cls(redis.Redis(connection_pool=pool), namespace)
-        store._pool = pool
-        return store
+        return cls(redis.Redis(connection_pool=pool), namespace)
 
     def close(self) -> None:
-        """Close the client's sockets (and the pool, if ``from_url`` made it)."""
+        """Close the store's sockets and the client's."""
+        self._connections.disconnect_all()
         self._client.close()
-        if self._pool is not None:
-            self._pool.disconnect()
 
     def create(self, session: Session, ttl_ms: int) -> None:
         _check_ttl(ttl_ms)
@@ -261,96 +331,85 @@ class RedisSessionStore:
 
     def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None:
         self._script("note_empty", "note an empty inbox", (self._user_key(uid),), version,
-                     now_ms + INBOX_HINT_TTL_MS)
+                     now_ms + INBOX_HINT_TTL_MS, USER_KEEP_MS)
 
     def delete(self, token: SessionToken) -> None:
         session, zset, _ = self._keys(token)
-        with _translated("delete a session"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.delete(session)
-            pipe.zrem(zset, token.secret)
-            pipe.execute()
+        self._script("delete", "delete a session", (session, zset), token.secret)
 
     def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]:
         wanted = list(dict.fromkeys(uids))
         if not wanted:
             return {}
+        sha = _SCRIPTS["presence"][1]
+        calls = []
+        for uid in wanted:
+            base = f"{self._ns}:{{{uid}}}"
+            calls.append(("EVALSHA", sha, 1, f"{base}:z", now_ms, f"{base}:s:"))
         with _translated("read presence"):
-            try:
-                replies = self._presence_replies(wanted, now_ms)
-            except NoScriptError:
-                # Redis restarted or flushed its scripts: load it, then try once more.
-                self._client.execute_command("SCRIPT", "LOAD", _PRESENCE)
-                replies = self._presence_replies(wanted, now_ms)
-        found: dict[str, Presence] = {}
-        for uid, reply in zip(wanted, replies, strict=True):
-            if reply:
-                online, client_type, last_seen = reply
-                found[uid] = Presence(bool(int(online)), _text(client_type), int(last_seen))
-        return found
+            replies = self._run(calls)
+        return {uid: Presence(True, _text(reply[0]), int(reply[1]))
+                for uid, reply in zip(wanted, replies, strict=True) if reply}
 
     def ping(self) -> None:
         with _translated("ping"):
-            self._client.ping()
+            self._run([("PING",)])
 
     def _script(self, name: str, action: str, keys: Sequence[str], *args: object) -> Any:
-        """Run one of the store's scripts in one round trip, loading it if Redis lost it."""
-        text, sha = _SCRIPTS[name]
+        """Run one of the store's scripts in one round trip."""
         with _translated(action):
-            try:
-                return self._call("EVALSHA", sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self._call("SCRIPT", "LOAD", text)
-                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+            return self._run([("EVALSHA", _SCRIPTS[name][1], len(keys), *keys, *args)])[0]
 
-    def _call(self, *command: object) -> Any:
-        """Send one command on this thread's connection and read its reply.
+    def _run(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        """``_execute`` the commands; if Redis lost the scripts, load them all and retry.
 
-        The same pool, timeouts and error classes as ``Redis.execute_command``, without
-        its per-call overhead. A connection error is tried once more on a fresh
-        socket (a restarted Redis leaves dead ones behind); a timeout is not, so a hung
-        Redis costs one timeout per call.
+        The reload and the retry share one round trip. The first error reply is
+        raised, after every reply has been read.
         """
-        connection = self._connection()
-        for attempt in (1, 2):
-            try:
-                connection.send_packed_command(connection.pack_command(*command), False)
-                return connection.read_response()
-            except redis.ResponseError:
-                raise
-            except redis.ConnectionError:
-                connection.disconnect()
-                if attempt == 2:
+        replies = self._execute(commands)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            # Redis restarted or flushed its scripts.
+            replies = self._execute([*_LOAD_SCRIPTS, *commands])[len(_LOAD_SCRIPTS):]
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+        return replies
+
+    def _execute(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies: one round trip.
+
+        The store's one connection and retry policy. Error replies are returned, not
+        raised, so that every reply is read and the connection stays in step. A
+        connection error is tried once more on a fresh socket (a restarted Redis
+        leaves dead ones behind); a timeout is not, so a hung Redis costs one timeout
+        per call. Any other failure leaves the socket closed: a reply may be unread.
+        """
+        connection = self._connections.take()
+        try:
+            if len(commands) == 1:
+                packed = connection.pack_command(*commands[0])
+            else:
+                packed = connection.pack_commands(commands)
+            for attempt in (1, 2):
+                try:
+                    connection.send_packed_command(packed, False)
+                    replies = []
+                    for _ in commands:
+                        try:
+                            replies.append(connection.read_response())
+                        except redis.ResponseError as error:  # read whole: still in step
+                            replies.append(error)
+                    return replies
+                except redis.ConnectionError:
+                    connection.disconnect()
+                    if attempt == 2:
+                        raise
+                except BaseException:
+                    connection.disconnect()
                     raise
-            except BaseException:
-                connection.disconnect()  # a reply may be left unread: start afresh
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _connection(self) -> Any:
-        """This thread's connection, taken from the pool once and kept.
-
-        Taking and returning a pooled connection costs more CPU than the round trip's
-        system calls; request threads live long (waitress keeps a fixed set), so each
-        keeps one. It goes back to the pool when its thread ends. The pool must hold
-        at least as many connections as threads use the store.
-        """
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is None:
-            pool = self._client.connection_pool
-            held = _Held(pool.get_connection())
-            weakref.finalize(held, pool.release, held.connection)
-            self._local.held = held
-        return held.connection
-
-    def _presence_replies(self, uids: list[str], now_ms: int) -> list[Any]:
-        """One pipelined ``EVALSHA`` per uid: one round trip, one slot per command."""
-        sha = _SCRIPTS["presence"][1]
-        pipe = self._client.pipeline(transaction=False)
-        for uid in uids:
-            base = f"{self._ns}:{{{uid}}}"
-            pipe.evalsha(sha, 2, f"{base}:z", f"{base}:u", now_ms, f"{base}:s:")
-        return list(pipe.execute())
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._connections.give_back(connection)
 
     def _user_key(self, uid: str) -> str:
         return f"{self._ns}:{{{uid}}}:u"

@@ -223,4 +223,4 @@ class Presence:
 
 
 OFFLINE = Presence(online=False)
-"""How a user with no live session and no remembered last call appears."""
+"""How a user with no live session appears: nothing of a dead session is kept."""

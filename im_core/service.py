@@ -253,7 +253,11 @@ class ChatService:
         return HistoryPage(page, next_before)
 
     def presence(self, session: Session, uids: Sequence[object]) -> dict[str, Presence]:
-        """Tell, for each uid asked about, whether it is online now."""
+        """Tell, for each uid asked about, whether it is online now.
+
+        A uid without a live session is ``OFFLINE`` (no client type, no last call),
+        whichever session store is behind.
+        """
         if not 1 <= len(uids) <= PRESENCE_MAX_UIDS:
             raise InvalidInput("uid", f"must be given 1 to {PRESENCE_MAX_UIDS} times")
         wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))

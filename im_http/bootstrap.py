@@ -150,7 +150,8 @@ def _build_sessions(settings: Settings) -> SessionStore:
         return RedisSessionStore.from_url(url, timeout=settings.storage_timeout,
                                           max_connections=settings.threads * 2)
     raise ConfigurationError(
-        f"IM_SESSION_STORE_URL must be memory:// or redis://host:port/db, not {url.split(':')[0]}:"
+        "IM_SESSION_STORE_URL must be memory://, redis://host:port/db, rediss://host:port/db"
+        f" or unix:///path/to/redis.sock, not {url.split(':')[0]}:"
     )
 
 

@@ -39,10 +39,12 @@ class SessionStore(Protocol):
           ``now_ms + ttl_ms``; it returns ``None``, changing nothing, when there is no
           live session for that exact token (unknown, deleted or expired).
         - ``delete(token)`` ends that session; deleting a dead one is not an error.
-        - ``presence(uids, now_ms)`` tells for each uid whether it has at least one
-          live session, and the client type and time of its most recent call. Only
-          uids with a live session or a remembered last call need an entry; the rest
-          are offline. It costs the same whatever the number of users online.
+        - ``presence(uids, now_ms)`` returns an entry for exactly the uids (each
+          once) that have at least one live session: ``online=True`` with the client
+          type and time of the most recent call among its live sessions. Every other
+          uid (logged out, expired, never seen) has no entry; nothing of a session
+          outlives it, so every store answers alike. It costs the same whatever the
+          number of users online.
         - The inbox hint lets an idle player's heartbeat skip the database. Per
           user, the store keeps a version and an "empty at version V" mark:
           ``note_new_message(uid)`` increments the version (the mark no longer

@@ -170,7 +170,7 @@ def test_logout_makes_the_player_offline_and_the_token_dead(api: ApiClient) -> N
     assert dead.json["code"] == "session_expired"
     assert dead.headers["www-authenticate"] == "Bearer"
     presence = api.get("/v1/presence", params={"uid": "bob"}, token=alice).json["presence"]
-    assert presence["bob"]["online"] is False
+    assert presence["bob"] == {"online": False, "client_type": None, "last_seen": None}
 
 
 def test_contacts_can_be_added_listed_with_presence_and_removed(api: ApiClient) -> None:

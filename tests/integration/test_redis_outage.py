@@ -11,8 +11,10 @@ import secrets
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,58 @@ def test_a_hung_redis_makes_every_call_unavailable_quickly_and_the_store_recover
 
     assert_works(outage_store)
     assert outage_store.touch(token, "pull", now_ms(), TTL) is not None
+
+
+def test_more_threads_than_connections_share_them_and_every_call_succeeds(
+    redis_url: str, redis_namespace: str
+) -> None:
+    store = RedisSessionStore.from_url(redis_url, namespace=redis_namespace,
+                                       max_connections=2)
+    threads, calls = 8, 25
+    start = threading.Barrier(threads)
+
+    def player(index: int) -> int:
+        token, at = new_token(f"p{index}"), now_ms()
+        start.wait(timeout=10)
+        store.create(Session(token, "ios", "login", at), TTL)
+        return sum(store.touch(token, "pull", at + n, TTL) is not None for n in range(calls))
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            answered = list(pool.map(player, range(threads), timeout=60))
+        assert answered == [calls] * threads
+    finally:
+        store.close()
+
+
+def test_a_call_that_finds_every_connection_busy_is_unavailable_within_the_timeout(
+    private_redis: PrivateRedis,
+) -> None:
+    store = RedisSessionStore.from_url(private_redis.url, namespace="outage", timeout=0.5,
+                                       max_connections=1)
+    store.ping()  # the one connection is made
+    start = threading.Barrier(2)
+
+    def ping() -> float:
+        start.wait(timeout=10)
+        began = time.monotonic()
+        with pytest.raises(SessionStoreUnavailable):
+            store.ping()
+        return time.monotonic() - began
+
+    private_redis.freeze()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            waits = list(pool.map(lambda _: ping(), range(2), timeout=30))
+    finally:
+        private_redis.thaw()
+    try:
+        # One thread times out on the frozen Redis, the other on the busy connection
+        # (or on Redis, if it got the connection in time): neither hangs.
+        assert max(waits) < BOUND_S
+        assert_works(store)
+    finally:
+        store.close()
 
 
 def test_a_key_of_the_wrong_type_makes_the_store_unavailable_not_crash(

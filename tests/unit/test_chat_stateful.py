@@ -252,7 +252,9 @@ class ChatMachine(RuleBasedStateMachine):
         alive = {self.session_uid_of(token) for token, exp in self.expires.items()
                  if exp > self.clock.now}
         found = self.store.presence(list(self.uids.values()), self.clock.now)
-        assert {uid for uid, p in found.items() if p.online} == alive
+        # Exactly the live uids have an entry; the service shows the rest as OFFLINE.
+        assert set(found) == alive
+        assert all(p.online for p in found.values())
 
     def session_uid_of(self, wire_token: str) -> str:
         parsed = SessionToken.parse(wire_token)
