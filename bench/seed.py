@@ -112,16 +112,16 @@ def queue_marked(engine: Any, sender: str, prefix: str) -> int:
 
 
 def note_new_messages(session_url: str, uids: list[str]) -> None:
-    """Tell the session store, as ``ChatService.send`` does, that these inboxes changed,
-    so that no "inbox known empty" hint hides the directly inserted rows."""
-    from im_adapters.redis_sessions import RedisSessionStore
+    """Ring these players, as ``ChatService.send`` does, so that no server's "inbox
+    known empty" hint hides the directly inserted rows."""
+    from im_adapters.redis_signals import RedisInboxSignals
 
-    store = RedisSessionStore.from_url(session_url, timeout=5)
+    signals = RedisInboxSignals.from_url(session_url, timeout=5)
     try:
         for uid in uids:
-            store.note_new_message(uid)
+            signals.ring(uid)
     finally:
-        store.close()
+        signals.close()
 
 
 def top_up_inboxes(direct_url: str, session_url: str, uids: list[str], per_player: int,

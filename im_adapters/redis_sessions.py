@@ -9,9 +9,6 @@ For a namespace ``ns`` and a user ``uid``:
   all ms) that Redis expires ``ttl_ms`` after that call.
 - ``ns:{uid}:z``: a sorted set of the user's session secrets scored by ``exp``, so
   that "is this user online?" never scans keys.
-- ``ns:{uid}:u``: the user's inbox hint (see the port), kept ``USER_KEEP_MS`` after
-  the last activity: ``v`` counts messages noted for the user, ``e`` is the ``v`` at
-  which the inbox was last seen empty and ``eu`` when that mark lapses.
 
 A session is live when its key exists (Redis' own clock) *and* its ``exp`` is later
 than the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree
@@ -27,6 +24,10 @@ of redis-py connections, so there is one connection policy and one retry policy.
 It skips redis-py's command machinery (``Redis.execute_command`` and its pool's
 checkout), which costs three times the system calls' CPU on a loopback round trip,
 and relies only on connection methods redis-py has had since 5.0.
+
+On a Redis Cluster (``redis+cluster://`` URLs) the executor is redis-py's cluster
+client instead, which routes each command to the shard of its ``{uid}`` slot and
+follows the cluster when slots move; presence pipelines per shard.
 """
 
 from __future__ import annotations
@@ -39,38 +40,36 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
+import redis.cluster
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from im_adapters import ConfigurationError
 from im_core.models import Presence, Session, SessionToken
-from im_core.ports import INBOX_HINT_TTL_MS, SessionStoreUnavailable
+from im_core.ports import SessionStoreUnavailable
 
-__all__ = ["USER_KEEP_MS", "RedisSessionStore"]
+__all__ = ["RedisSessionStore"]
 
 # Times and scores travel as decimal strings from Python and are written as such, so
 # Lua's number formatting never touches them.
 
-# KEYS: session, zset, user. ARGV: secret, type, cmd, time, ttl_ms, keep_ms, exp.
-# Replaces any session with the same token; trims the user's expired sessions; starts
-# the user's inbox hint (version 0) unless it has one.
+# KEYS: session, zset. ARGV: secret, type, cmd, time, ttl_ms, exp.
+# Replaces any session with the same token; trims the user's expired sessions.
 _CREATE = """
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[7])
+redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('HSETNX', KEYS[3], 'v', '0')
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return 1
 """
 
-# KEYS: session, zset, user. ARGV: secret, cmd, now_ms, ttl_ms, keep_ms, exp.
-# Returns {client type, inbox version, 1 if the inbox is known empty else 0}, or nil
-# (changing nothing live) if the session is dead. One TTL serves every session, so the
-# session touched last expires last: its expiry is the zset's.
+# KEYS: session, zset. ARGV: secret, cmd, now_ms, ttl_ms, exp.
+# Returns the client type, or nil (changing nothing live) if the session is dead. One
+# TTL serves every session, so the session touched last expires last: its expiry is
+# the zset's.
 _TOUCH = """
 local now = tonumber(ARGV[3])
 local s = redis.call('HMGET', KEYS[1], 'type', 'exp')
@@ -79,41 +78,17 @@ if not s[1] or tonumber(s[2]) <= now then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return false
 end
-redis.call('HSET', KEYS[1], 'cmd', ARGV[2], 'time', ARGV[3], 'exp', ARGV[6])
+redis.call('HSET', KEYS[1], 'cmd', ARGV[2], 'time', ARGV[3], 'exp', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-local u = redis.call('HMGET', KEYS[3], 'v', 'e', 'eu')
-redis.call('PEXPIRE', KEYS[3], ARGV[5])
-local version = u[1] or '0'
-local known_empty = 0
-if u[2] == version and tonumber(u[3] or '0') > now then
-  known_empty = 1
-end
-return {s[1], version, known_empty}
+return s[1]
 """
 
 # KEYS: session, zset. ARGV: secret.
 _DELETE = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
-
-# KEYS: user. ARGV: keep_ms. A message for the user was committed.
-_NOTE_NEW = """
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-# KEYS: user. ARGV: the version seen empty, when the mark lapses, keep_ms.
-# Compare-and-set: a message noted since the pull began keeps the inbox "not empty".
-_NOTE_EMPTY = """
-if (redis.call('HGET', KEYS[1], 'v') or '0') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'e', ARGV[1], 'eu', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
 return 1
 """
 
@@ -140,15 +115,13 @@ return false
 """
 
 _SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text in {
-    "create": _CREATE, "touch": _TOUCH, "delete": _DELETE, "note_new": _NOTE_NEW,
-    "note_empty": _NOTE_EMPTY, "presence": _PRESENCE}.items()}
+    "create": _CREATE, "touch": _TOUCH, "delete": _DELETE, "presence": _PRESENCE}.items()}
 
 _LOAD_SCRIPTS = [("SCRIPT", "LOAD", text) for text, _ in _SCRIPTS.values()]
-
-USER_KEEP_MS = 30 * 24 * 3600 * 1000
-"""How long a user's inbox hint is kept after the last activity."""
+_SCRIPT_TEXTS = {sha: text for text, sha in _SCRIPTS.values()}
 
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
+_CLUSTER_SCHEME = "redis+cluster://"
 
 
 @contextlib.contextmanager
@@ -244,7 +217,7 @@ class RedisSessionStore:
             can share one Redis.
     """
 
-    def __init__(self, client: redis.Redis[Any], namespace: str = "im") -> None:
+    def __init__(self, client: Any, namespace: str = "im") -> None:
         if not namespace or "{" in namespace or "}" in namespace:
             # A brace would move the hash tag and scatter a user's keys over slots.
             raise ConfigurationError(
@@ -252,9 +225,14 @@ class RedisSessionStore:
             )
         self._client = client
         self._ns = namespace
-        pool = client.connection_pool
-        self._connections = _Connections(pool.make_connection, pool.max_connections,
-                                         pool.connection_kwargs.get("socket_timeout"))
+        self._cluster: Any = None
+        self._connections: _Connections | None = None
+        if isinstance(client, redis.cluster.RedisCluster):
+            self._cluster = client
+        else:
+            pool = client.connection_pool
+            self._connections = _Connections(pool.make_connection, pool.max_connections,
+                                             pool.connection_kwargs.get("socket_timeout"))
 
     @classmethod
     def from_url(
@@ -283,9 +261,13 @@ class RedisSessionStore:
         Raises:
             ConfigurationError: the URL cannot name a Redis.
         """
+        if url.startswith(_CLUSTER_SCHEME):
+            return cls._cluster_from_url(url, namespace=namespace, timeout=timeout,
+                                         max_connections=max_connections)
         if not url.startswith(_URL_SCHEMES):
             raise ConfigurationError(
-                "the Redis URL must start with redis://, rediss:// or unix://"
+                "the Redis URL must start with redis://, rediss://, unix:// "
+                "or redis+cluster://"
             )
         try:
             pool = redis.ConnectionPool.from_url(
@@ -301,9 +283,30 @@ class RedisSessionStore:
             raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
         return cls(redis.Redis(connection_pool=pool), namespace)
 
+    @classmethod
+    def _cluster_from_url(cls, url: str, *, namespace: str, timeout: float,
+                          max_connections: int) -> RedisSessionStore:
+        """A store on a Redis Cluster: ``redis+cluster://host:port`` names any node."""
+        try:
+            client: Any = redis.cluster.RedisCluster.from_url(
+                "redis://" + url.removeprefix(_CLUSTER_SCHEME),
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                max_connections=max_connections,
+                decode_responses=True,
+            )
+        except ValueError as error:
+            raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
+        except redis.RedisError as error:
+            raise SessionStoreUnavailable(
+                f"the Redis Cluster did not answer: {type(error).__name__}: {error}"
+            ) from error
+        return cls(client, namespace)
+
     def close(self) -> None:
         """Close the store's sockets and the client's."""
-        self._connections.disconnect_all()
+        if self._connections is not None:
+            self._connections.disconnect_all()
         self._client.close()
 
     def create(self, session: Session, ttl_ms: int) -> None:
@@ -311,31 +314,20 @@ class RedisSessionStore:
         token = session.token
         expires = session.last_seen + ttl_ms
         self._script("create", "create a session", self._keys(token), token.secret,
-                     session.client_type, session.command, session.last_seen, ttl_ms,
-                     USER_KEEP_MS, expires)
+                     session.client_type, session.command, session.last_seen, ttl_ms, expires)
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
     ) -> Session | None:
         _check_ttl(ttl_ms)
         reply = self._script("touch", "touch a session", self._keys(token), token.secret,
-                             command, now_ms, ttl_ms, USER_KEEP_MS, now_ms + ttl_ms)
+                             command, now_ms, ttl_ms, now_ms + ttl_ms)
         if reply is None:
             return None
-        client_type, version, known_empty = reply
-        return Session(token, _text(client_type), command, now_ms, int(version),
-                       int(known_empty) == 1)
-
-    def note_new_message(self, uid: str) -> None:
-        self._script("note_new", "note a new message", (self._user_key(uid),), USER_KEEP_MS)
-
-    def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None:
-        self._script("note_empty", "note an empty inbox", (self._user_key(uid),), version,
-                     now_ms + INBOX_HINT_TTL_MS, USER_KEEP_MS)
+        return Session(token, _text(reply), command, now_ms)
 
     def delete(self, token: SessionToken) -> None:
-        session, zset, _ = self._keys(token)
-        self._script("delete", "delete a session", (session, zset), token.secret)
+        self._script("delete", "delete a session", self._keys(token), token.secret)
 
     def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]:
         wanted = list(dict.fromkeys(uids))
@@ -366,12 +358,36 @@ class RedisSessionStore:
         The reload and the retry share one round trip. The first error reply is
         raised, after every reply has been read.
         """
+        if self._cluster is not None:
+            return self._run_on_cluster(commands)
         replies = self._execute(commands)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             # Redis restarted or flushed its scripts.
             replies = self._execute([*_LOAD_SCRIPTS, *commands])[len(_LOAD_SCRIPTS):]
         for reply in replies:
             if isinstance(reply, redis.ResponseError):
+                raise reply
+        return replies
+
+    def _run_on_cluster(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        """The cluster's executor: one command, or a pipeline of one round trip per shard.
+
+        A shard that lost the scripts gets the script's text (``EVAL``), which also
+        caches it there again.
+        """
+        if len(commands) == 1:
+            replies = [_reply_or_error(self._cluster.execute_command, commands[0])]
+        else:
+            pipe = self._cluster.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            replies = list(pipe.execute(raise_on_error=False))
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                _, sha, *rest = commands[i]
+                replies[i] = self._cluster.execute_command("EVAL", _SCRIPT_TEXTS[str(sha)],
+                                                           *rest)
+            elif isinstance(reply, Exception):
                 raise reply
         return replies
 
@@ -384,6 +400,7 @@ class RedisSessionStore:
         leaves dead ones behind); a timeout is not, so a hung Redis costs one timeout
         per call. Any other failure leaves the socket closed: a reply may be unread.
         """
+        assert self._connections is not None
         connection = self._connections.take()
         try:
             if len(commands) == 1:
@@ -411,13 +428,18 @@ class RedisSessionStore:
         finally:
             self._connections.give_back(connection)
 
-    def _user_key(self, uid: str) -> str:
-        return f"{self._ns}:{{{uid}}}:u"
-
-    def _keys(self, token: SessionToken) -> tuple[str, str, str]:
-        """The session, session-index and user keys of ``token``'s user."""
+    def _keys(self, token: SessionToken) -> tuple[str, str]:
+        """The session and session-index keys of ``token``'s user."""
         base = f"{self._ns}:{{{token.uid}}}"
-        return f"{base}:s:{token.secret}", f"{base}:z", f"{base}:u"
+        return f"{base}:s:{token.secret}", f"{base}:z"
+
+
+def _reply_or_error(call: Callable[..., Any], command: tuple[object, ...]) -> Any:
+    """``call(*command)``'s reply, or the error reply it raised (as ``_execute`` gives)."""
+    try:
+        return call(*command)
+    except redis.ResponseError as error:
+        return error
 
 
 def _check_ttl(ttl_ms: int) -> None:

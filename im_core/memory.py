@@ -93,9 +93,6 @@ class InMemorySessionStore:
         self._lock = threading.Lock()
         self._live: OrderedDict[SessionToken, _Live] = OrderedDict()
         self._by_uid: dict[str, set[SessionToken]] = {}
-        # uid -> [version, version seen empty (-1: none), mark lapses at]; kept only
-        # while the user has a live session (no entry reads as "not known empty").
-        self._hints: dict[str, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._live)
@@ -109,7 +106,6 @@ class InMemorySessionStore:
             self._sweep(session.last_seen)
             self._live[token] = entry
             self._by_uid.setdefault(token.uid, set()).add(token)
-            self._hints.setdefault(token.uid, [0, -1, 0])
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
@@ -124,24 +120,7 @@ class InMemorySessionStore:
             entry.last_seen = now_ms
             entry.expires = now_ms + ttl_ms
             self._live.move_to_end(token)
-            version, empty_at, lapses = self._hints.get(token.uid, _NO_HINT)
-            known_empty = empty_at == version and lapses > now_ms
-            return Session(token, entry.client_type, command, now_ms, version, known_empty)
-
-    def note_new_message(self, uid: str) -> None:
-        self._check()
-        with self._lock:
-            hint = self._hints.get(uid)
-            if hint is not None:
-                hint[0] += 1
-
-    def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None:
-        self._check()
-        with self._lock:
-            hint = self._hints.get(uid)
-            if hint is not None and hint[0] == version:
-                hint[1] = version
-                hint[2] = now_ms + INBOX_HINT_TTL_MS
+            return Session(token, entry.client_type, command, now_ms)
 
     def delete(self, token: SessionToken) -> None:
         self._check()
@@ -181,10 +160,6 @@ class InMemorySessionStore:
         tokens.discard(token)
         if not tokens:
             del self._by_uid[token.uid]
-            del self._hints[token.uid]
-
-
-_NO_HINT = (0, -1, 0)
 
 
 @attrs.define

@@ -194,19 +194,12 @@ class Session:
 
     ``command`` is the last endpoint the client called and ``last_seen`` the time of
     that call, in milliseconds since the epoch.
-
-    ``inbox_version`` and ``inbox_known_empty`` are the store's hint about the user's
-    inbox, read in the same round trip as the session: the version counts messages
-    noted for the user, and ``inbox_known_empty`` says the inbox was seen empty at
-    this version, so a heartbeat may skip the database. See ``SessionStore``.
     """
 
     token: SessionToken
     client_type: str
     command: str
     last_seen: int
-    inbox_version: int = 0
-    inbox_known_empty: bool = False
 
     @property
     def uid(self) -> str:

@@ -6,7 +6,14 @@ Each module holds one port, its contract (in the docstring) and its errors.
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
 from im_core.ports.mailbox import MailboxRepository, MailboxUnavailable, UnknownUser
-from im_core.ports.sessions import INBOX_HINT_TTL_MS, SessionStore, SessionStoreUnavailable
+from im_core.ports.sessions import SessionStore, SessionStoreUnavailable
+from im_core.ports.signals import (
+    INBOX_HINT_TTL_MS,
+    InboxHint,
+    InboxSignals,
+    SignalsUnavailable,
+    Waiter,
+)
 
 __all__ = [
     "INBOX_HINT_TTL_MS",
@@ -14,10 +21,14 @@ __all__ = [
     "AuthUnavailable",
     "Clock",
     "GameAuth",
+    "InboxHint",
+    "InboxSignals",
     "InvalidCredentials",
     "MailboxRepository",
     "MailboxUnavailable",
     "SessionStore",
     "SessionStoreUnavailable",
+    "SignalsUnavailable",
     "UnknownUser",
+    "Waiter",
 ]

@@ -14,15 +14,7 @@ from typing import Protocol
 from im_core.errors import StorageUnavailable
 from im_core.models import Presence, Session, SessionToken
 
-__all__ = ["INBOX_HINT_TTL_MS", "SessionStore", "SessionStoreUnavailable"]
-
-INBOX_HINT_TTL_MS = 60_000
-"""How long an "inbox known empty" mark may stand before the database is asked again.
-
-It bounds the delay of a message whose ``note_new_message`` was lost (the sending
-server died between the commit and the note): late by at most this, never lost.
-"""
-
+__all__ = ["SessionStore", "SessionStoreUnavailable"]
 
 class SessionStoreUnavailable(StorageUnavailable):
     """The session store did not answer in time or refused the command."""
@@ -45,15 +37,6 @@ class SessionStore(Protocol):
           uid (logged out, expired, never seen) has no entry; nothing of a session
           outlives it, so every store answers alike. It costs the same whatever the
           number of users online.
-        - The inbox hint lets an idle player's heartbeat skip the database. Per
-          user, the store keeps a version and an "empty at version V" mark:
-          ``note_new_message(uid)`` increments the version (the mark no longer
-          matches); ``note_inbox_empty(uid, version, now_ms)`` sets the mark only if
-          the version is still ``version`` (compare-and-set), and the mark lapses
-          ``INBOX_HINT_TTL_MS`` after ``now_ms``. ``touch`` returns the version and
-          whether a live mark matches it (``Session.inbox_version`` and
-          ``Session.inbox_known_empty``). A store that lost its data (a restart)
-          reports "not known empty": a stale hint may cost a query, never a message.
         - ``ping()`` returns if the store answers.
         - Every method raises ``SessionStoreUnavailable`` when the store cannot
           answer in bounded time, and changes nothing it did not report.
@@ -66,10 +49,6 @@ class SessionStore(Protocol):
     ) -> Session | None: ...
 
     def delete(self, token: SessionToken) -> None: ...
-
-    def note_new_message(self, uid: str) -> None: ...
-
-    def note_inbox_empty(self, uid: str, version: int, now_ms: int) -> None: ...
 
     def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]: ...
 
