@@ -24,6 +24,7 @@ import attrs
 from im_core import (
     ChatService,
     GameAuth,
+    InMemoryInboxSignals,
     InMemoryMailbox,
     InMemorySessionStore,
     MailboxRepository,
@@ -31,6 +32,7 @@ from im_core import (
     SystemClock,
 )
 from im_core.errors import ConfigurationError, StorageUnavailable
+from im_core.ports import InboxSignals, SignalsUnavailable
 from im_http.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = [
@@ -144,15 +146,30 @@ def _build_sessions(settings: Settings) -> SessionStore:
     url = settings.session_store_url
     if url == "memory://":
         return InMemorySessionStore()
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
         from im_adapters.redis_sessions import RedisSessionStore
 
-        return RedisSessionStore.from_url(url, timeout=settings.storage_timeout,
-                                          max_connections=settings.threads * 2)
+        return _check_answers("session store", url, lambda: RedisSessionStore.from_url(
+            url, timeout=settings.storage_timeout, max_connections=settings.threads * 2))
     raise ConfigurationError(
-        "IM_SESSION_STORE_URL must be memory://, redis://host:port/db, rediss://host:port/db"
-        f" or unix:///path/to/redis.sock, not {url.split(':')[0]}:"
+        "IM_SESSION_STORE_URL must be memory://, redis://host:port/db, rediss://host:port/db,"
+        f" unix:///path/to/redis.sock or redis+cluster://host:port, not {url.split(':')[0]}:"
     )
+
+
+def _build_signals(settings: Settings) -> InboxSignals:
+    """Rings travel where the sessions are: within the process, or over Redis pub/sub."""
+    url = settings.session_store_url
+    if url == "memory://":
+        return InMemoryInboxSignals()
+    from im_adapters.redis_signals import RedisInboxSignals
+
+    signals = RedisInboxSignals.from_url(url, timeout=settings.storage_timeout)
+    signals.start()
+    if not signals.wait_connected(max(settings.storage_timeout, 1.0)):
+        signals.close()
+        raise SignalsUnavailable("the ring subscription did not come up")
+    return signals
 
 
 def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
@@ -183,12 +200,17 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
     """
     auth, dev = build_game_auth(settings)
     sessions = _build_sessions(settings)
+    opened: list[object] = [sessions]
     try:
         _check_answers("session store", settings.session_store_url, sessions.ping)
+        signals = _check_answers("session store's pub/sub", settings.session_store_url,
+                                 lambda: _build_signals(settings))
+        opened.append(signals)
         mailbox = _check_answers("database", settings.database_url,
                                  lambda: _build_mailbox(settings, migrate=migrate))
     except BaseException:
-        _close(sessions)
+        for port in opened:
+            _close(port)
         raise
     service = ChatService(
         sessions=sessions,
@@ -196,10 +218,12 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         auth=auth,
         clock=SystemClock(),
         session_ttl_ms=round(settings.session_ttl * 1000),
+        signals=signals,
+        max_wait_ms=settings.max_wait_ms,
     )
 
     def close() -> None:
-        for port in (sessions, mailbox, auth):
+        for port in (signals, sessions, mailbox, auth):
             _close(port)
 
     return Built(service, close, dev)

@@ -33,6 +33,7 @@ _VARIABLES = {
     "session_ttl": "IM_SESSION_TTL",
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
+    "max_wait": "IM_MAX_WAIT",
     "sql_executor": "IM_SQL_EXECUTOR",
     "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
     "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
@@ -98,6 +99,13 @@ def _integer(source: _Source, name: str, default: int, *, low: int, high: int) -
     return int(value)
 
 
+def _optional_number(source: _Source, name: str, *, low: float, high: float
+                     ) -> float | None:
+    if not source.raw(name):
+        return None
+    return _number(source, name, 0.0, low=low, high=high)
+
+
 def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...]) -> str:
     raw = source.raw(name) or default
     if raw not in allowed:
@@ -125,6 +133,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
+    max_wait: float | None = None
     storage_timeout: float = 2.0
     sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
@@ -162,6 +171,7 @@ class Settings:
             heartbeat_interval=_number(
                 src, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
             ),
+            max_wait=_optional_number(src, "IM_MAX_WAIT", low=0, high=86400),
             storage_timeout=_number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
             ),
@@ -183,4 +193,16 @@ class Settings:
                 "IM_HEARTBEAT_INTERVAL must be shorter than IM_SESSION_TTL, "
                 "or every session expires between two heartbeats"
             )
+        if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
+            raise ConfigurationError(
+                "IM_MAX_WAIT must be shorter than IM_SESSION_TTL, "
+                "or a waiting player's session lapses while it waits"
+            )
         return settings
+
+    @property
+    def max_wait_ms(self) -> int:
+        """The longest a heartbeat is held: ``max_wait``, or four fifths of the TTL."""
+        if self.max_wait is None:
+            return round(self.session_ttl * 1000) * 4 // 5
+        return round(self.max_wait * 1000)

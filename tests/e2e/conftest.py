@@ -20,12 +20,14 @@ import pytest
 from im_core import (
     ChatService,
     InMemoryGameAuth,
+    InMemoryInboxSignals,
     InMemoryMailbox,
     InMemorySessionStore,
     MailboxRepository,
     ManualClock,
     SessionStore,
 )
+from im_core.ports import InboxSignals
 from im_http.app import create_app
 from im_http.openapi import openapi_document
 
@@ -135,11 +137,15 @@ class Stack:
 
 
 def build_stack(name: str, sessions: SessionStore, mailbox: MailboxRepository,
-                ttl_ms: int = 10_000) -> Stack:
-    """The app over ``sessions`` and ``mailbox``, with a fake game login and clock."""
+                ttl_ms: int = 10_000, signals: InboxSignals | None = None) -> Stack:
+    """The app over ``sessions`` and ``mailbox``, with a fake game login and clock.
+
+    ``signals`` defaults to the in-process ones: one stack is one node.
+    """
     auth = InMemoryGameAuth()
     clock = ManualClock()
-    service = ChatService(sessions, mailbox, auth, clock, session_ttl_ms=ttl_ms)
+    service = ChatService(sessions, mailbox, auth, clock, session_ttl_ms=ttl_ms,
+                          signals=signals or InMemoryInboxSignals())
     app = create_app(service, heartbeat_interval=2)
     api = ApiClient(falcon.testing.TestClient(app), auth)
     return Stack(name, api, sessions, mailbox, auth, clock, service)
