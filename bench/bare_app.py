@@ -4,8 +4,8 @@
 happens. It does that JSON work exactly as the server does: the body is read by
 ``im_http.app.read_json`` (bounded read, orjson) and the answer is written by the
 orjson media handler that ``im_http.app.install_orjson`` installs, as in the server's
-app. ``python -m bench.bare_app --port P --threads 8`` serves it with
-``im_http.server.serve``, exactly as ``im-server serve`` is served, so the ratio of a
+app. ``python -m bench.bare_app --port P`` serves it with ``im_http.server.serve``,
+exactly as ``im-server serve`` is served (gunicorn, gevent workers), so the ratio of a
 scenario's throughput to this app's is the share of the HTTP stack's limit the IM keeps.
 """
 
@@ -40,15 +40,16 @@ def create_app() -> falcon.App[falcon.Request, falcon.Response]:
 
 
 def main() -> None:
-    from im_http.server import serve
+    from im_http.server import Served, serve
 
     parser = argparse.ArgumentParser(prog="bench.bare_app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # Exactly how im-server is served (waitress settings and process settings alike).
-    serve(create_app(), host=args.host, port=args.port, threads=args.threads)
+    # Exactly how im-server is served (server settings and process settings alike).
+    serve(lambda: Served(create_app()), host=args.host, port=args.port,
+          workers=args.workers)
 
 
 if __name__ == "__main__":

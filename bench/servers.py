@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from bench.processes import Processes, free_port, wait_http
-from bench.settings import HEARTBEAT_INTERVAL, PY, ROOT, SESSION_TTL, THREADS
+from bench.settings import HEARTBEAT_INTERVAL, PY, ROOT, SESSION_TTL
 from bench.stores import Backend
 
 __all__ = ["migrate", "server_env", "start_pair"]
@@ -46,11 +46,11 @@ def start_pair(procs: Processes, env: dict[str, str],
     """Start one im-server and one bare app; return their ports and the server."""
     im_port, bare_port = free_port(), free_port()
     im_log = workdir / f"im-{im_port}.log"
-    server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(im_port),
-                          "--threads", str(THREADS)], env=env, cwd=workdir, log_path=im_log)
+    server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(im_port)],
+                         env=env, cwd=workdir, log_path=im_log)
     bare_log = workdir / f"bare-{bare_port}.log"
-    bare = procs.start([PY, "-m", "bench.bare_app", "--port", str(bare_port),
-                        "--threads", str(THREADS)], env=env, cwd=ROOT, log_path=bare_log)
+    bare = procs.start([PY, "-m", "bench.bare_app", "--port", str(bare_port)],
+                       env=env, cwd=ROOT, log_path=bare_log)
     wait_http(im_port, server, im_log)
     wait_http(bare_port, bare, bare_log)
     return im_port, bare_port, server

@@ -126,6 +126,7 @@ class RedisInboxSignals:
         return self._connected.wait(timeout_s)
 
     def close(self) -> None:
+        self._local.close()
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=2 * self._reconnect_s + 2)

@@ -325,11 +325,13 @@ class _LocalWaiter:
         self.uid = uid
 
     def wait(self, timeout_s: float) -> bool:
+        if self._signals.closed:
+            return False
         rung = self._event.wait(max(0.0, timeout_s))
         # Cleared after waking: a ring that lands in between bumped the hint's version
         # first, and the caller reads the inbox after this returns, so nothing is missed.
         self._event.clear()
-        return rung
+        return rung and not self._signals.is_closed()
 
     def close(self) -> None:
         self._signals._forget(self)
@@ -353,6 +355,7 @@ class InMemoryInboxSignals:
 
     def __init__(self) -> None:
         self.down = False
+        self.closed = False
         self._lock = threading.Lock()
         self._waiters: dict[str, set[_LocalWaiter]] = {}
         # uid -> [version, version seen empty (-1: none), mark lapses at, last used]
@@ -405,6 +408,18 @@ class InMemoryInboxSignals:
         with self._lock:
             self._waiters.setdefault(uid, set()).add(waiter)
         return waiter
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        """The process is stopping: every wait, now or later, returns ``False`` at once.
+
+        Held long-polls then answer with what the inbox holds instead of running into
+        the server's shutdown deadline.
+        """
+        self.closed = True
+        self.deliver_all()
 
     def waiting(self) -> int:
         """How many waiters are open in this process (for metrics)."""

@@ -150,7 +150,7 @@ def _build_sessions(settings: Settings) -> SessionStore:
         from im_adapters.redis_sessions import RedisSessionStore
 
         return _check_answers("session store", url, lambda: RedisSessionStore.from_url(
-            url, timeout=settings.storage_timeout, max_connections=settings.threads * 2))
+            url, timeout=settings.storage_timeout, max_connections=settings.pool_size * 2))
     raise ConfigurationError(
         "IM_SESSION_STORE_URL must be memory://, redis://host:port/db, rediss://host:port/db,"
         f" unix:///path/to/redis.sock or redis+cluster://host:port, not {url.split(':')[0]}:"
@@ -178,7 +178,7 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
         return InMemoryMailbox()
     from im_adapters.sql import SqlMailbox, ensure_schema_current, upgrade_to_head
 
-    mailbox = SqlMailbox.from_url(url, pool_size=settings.threads,
+    mailbox = SqlMailbox.from_url(url, pool_size=settings.pool_size,
                                   timeout=settings.storage_timeout,
                                   executor="sqlalchemy" if settings.sql_executor == "sqlalchemy"
                                   else "direct")

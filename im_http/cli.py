@@ -26,11 +26,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="im-server", description="Mailbox-model instant messaging for games."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the HTTP API with waitress")
+    serve = commands.add_parser("serve", help="serve the HTTP API (gunicorn, gevent workers)")
     serve.add_argument("--host", help="address to listen on (IM_HOST, default 127.0.0.1)")
     # Flags are read as text and checked by Settings, exactly as their variables are.
     serve.add_argument("--port", help="port to listen on (IM_PORT, default 8080)")
-    serve.add_argument("--threads", help="worker threads (IM_THREADS, default 8)")
+    serve.add_argument("--workers", help="worker processes on the port (IM_WORKERS, default 1)")
+    serve.add_argument("--max-connections",
+                       help="open connections per worker (IM_MAX_CONNECTIONS, default 10000)")
+    serve.add_argument("--pool-size",
+                       help="database connections per worker (IM_POOL_SIZE, default 16)")
     commands.add_parser("migrate", help="upgrade the database named by IM_DATABASE_URL")
     token = commands.add_parser(
         "token", help="print a game token for UID, signed with the configured or dev secret"
@@ -43,30 +47,43 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings) -> int:
     from im_http.app import create_app
     from im_http.bootstrap import build_service, redacted
-    from im_http.server import serve
+    from im_http.server import Served, raise_open_file_limit, serve
 
-    built = build_service(settings)
-    if built.dev_secret:
+    # Checked here, in the master, before any worker starts: a store that does not
+    # answer (or an old schema) stops the command with one line; the embedded SQLite
+    # file is migrated once, not by every worker at the same time.
+    checked = build_service(settings)
+    checked.close()
+    if checked.dev_secret:
         log.warning(
             "NO IM_GAME_AUTH_JWT_SECRET IS SET: using a development secret kept in %s. "
             "Anyone who can read that file can log in as any player. For a trial only; "
             "get tokens with `im-server token UID`.",
             settings.dev_secret_file,
         )
-    app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval)
+    # Each connection is a file; keep some for the stores, logs and the listener.
+    wanted = settings.workers * settings.max_connections + 256
+    before, after = raise_open_file_limit(wanted)
+    if after < wanted:
+        log.warning("open-file limit is %d (was %d): fewer than the %d that %d connections "
+                    "per worker need; raise the hard limit (ulimit -Hn)", after, before,
+                    wanted, settings.max_connections)
+
+    def load() -> Served:
+        built = build_service(settings)
+        app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval)
+        return Served(app, stop=built.service.signals.close, close=built.close)
 
     def listening(host: str, port: int) -> None:
         log.info(
-            "im-server on http://%s:%d (threads=%d; sessions %s and database %s both "
-            "answered at start)", host, port, settings.threads,
+            "im-server on http://%s:%d (workers=%d, up to %d connections each, open-file "
+            "limit %d; sessions %s and database %s both answered at start)", host, port,
+            settings.workers, settings.max_connections, after,
             redacted(settings.session_store_url), redacted(settings.database_url),
         )
 
-    try:
-        serve(app, host=settings.host, port=settings.port, threads=settings.threads,
-              on_listening=listening)
-    finally:
-        built.close()
+    serve(load, host=settings.host, port=settings.port, workers=settings.workers,
+          connections=settings.max_connections, on_listening=listening)
     log.info("im-server stopped")
     return 0
 
@@ -124,6 +141,14 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``im-server``; returns the exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["serve"]:
+        # Before anything imports ssl, sockets or threads (the start-up check below
+        # builds the stores in this process): the gevent workers forked from it then
+        # inherit a consistently patched standard library, TLS included.
+        from gevent import monkey
+
+        monkey.patch_all()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -133,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
-            settings = Settings.from_env(host=args.host, port=args.port, threads=args.threads)
+            settings = Settings.from_env(
+                host=args.host, port=args.port, workers=args.workers,
+                max_connections=args.max_connections, pool_size=args.pool_size,
+            )
             return _serve(settings)
         settings = Settings.from_env()
         if args.command == "migrate":

@@ -27,7 +27,9 @@ DEFAULT_DATABASE_URL = "sqlite:///im.sqlite3"
 _VARIABLES = {
     "host": "IM_HOST",
     "port": "IM_PORT",
-    "threads": "IM_THREADS",
+    "workers": "IM_WORKERS",
+    "max_connections": "IM_MAX_CONNECTIONS",
+    "pool_size": "IM_POOL_SIZE",
     "session_store_url": "IM_SESSION_STORE_URL",
     "database_url": "IM_DATABASE_URL",
     "session_ttl": "IM_SESSION_TTL",
@@ -128,7 +130,9 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    threads: int = 8
+    workers: int = 1
+    max_connections: int = 10_000
+    pool_size: int = 16
     session_store_url: str = "memory://"
     database_url: str = DEFAULT_DATABASE_URL
     session_ttl: float = 10.0
@@ -153,6 +157,11 @@ class Settings:
             ConfigurationError: a value is malformed or out of range.
         """
         env = os.environ if environ is None else environ
+        if env.get("IM_THREADS"):
+            raise ConfigurationError(
+                "IM_THREADS is gone (the server no longer runs a thread per request): "
+                "use IM_POOL_SIZE for database connections and IM_MAX_CONNECTIONS"
+            )
         values = dict(env)
         flags: dict[str, str] = {}
         for field, value in overrides.items():
@@ -164,7 +173,10 @@ class Settings:
         settings = cls(
             host=src.raw("IM_HOST") or d.host,
             port=_integer(src, "IM_PORT", d.port, low=0, high=65535),
-            threads=_integer(src, "IM_THREADS", d.threads, low=1, high=256),
+            workers=_integer(src, "IM_WORKERS", d.workers, low=1, high=64),
+            max_connections=_integer(src, "IM_MAX_CONNECTIONS", d.max_connections, low=1,
+                                     high=1_000_000),
+            pool_size=_integer(src, "IM_POOL_SIZE", d.pool_size, low=1, high=256),
             session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
             database_url=src.raw("IM_DATABASE_URL") or d.database_url,
             session_ttl=_number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
@@ -192,6 +204,12 @@ class Settings:
             raise ConfigurationError(
                 "IM_HEARTBEAT_INTERVAL must be shorter than IM_SESSION_TTL, "
                 "or every session expires between two heartbeats"
+            )
+        if settings.workers > 1 and "memory://" in (settings.session_store_url,
+                                                    settings.database_url):
+            raise ConfigurationError(
+                "--workers above 1 needs shared stores: memory:// keeps sessions and "
+                "messages inside one process (use redis:// and a database URL)"
             )
         if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
             raise ConfigurationError(

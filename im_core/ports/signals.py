@@ -91,6 +91,8 @@ class InboxSignals(Protocol):
         - ``listen(uid)`` returns a ``Waiter`` for ``uid`` (see ``Waiter``). Waiters
           cost no connection each: one subscription per process serves them all.
         - ``ping()`` returns if rings can be sent now.
+        - ``close()`` is called when the process stops: every wait, held now or
+          started later, returns ``False`` at once, so held requests answer promptly.
         - A node that may have missed rings (its bus connection dropped) forgets
           every mark and wakes every waiter.
     """
@@ -104,3 +106,5 @@ class InboxSignals(Protocol):
     def listen(self, uid: str) -> Waiter: ...
 
     def ping(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -189,7 +190,7 @@ def test_bad_configuration_stops_serve_with_one_clear_line(
 @pytest.mark.parametrize(("flags", "says"), [
     (["--port", "70000"], "--port 70000 must be between 0 and 65535"),
     (["--port", "http"], "--port http is not a number"),
-    (["--threads", "0"], "--threads 0 must be between 1 and 256"),
+    (["--workers", "0"], "--workers 0 must be between 1 and 64"),
 ])
 def test_a_bad_flag_stops_serve_with_one_clear_line(
     tmp_path: Path, flags: list[str], says: str
@@ -254,6 +255,26 @@ def test_sigterm_stops_serve_cleanly_and_leaves_no_sqlite_side_files(
     assert "Traceback" not in output
     assert "im-server stopped" in output
     assert sorted(p.name for p in workdir.iterdir()) == ["im.sqlite3"]
+
+
+def test_sigterm_answers_a_held_long_poll_at_once_instead_of_cutting_it(
+    served: tuple[int, Path, subprocess.Popen[str]],
+) -> None:
+    port, workdir, process = served
+    game = _run("token", "bob", cwd=workdir).stdout.strip()
+    bob = _call(port, "POST", "/v1/login", {"uid": "bob", "game_token": game,
+                                            "client_type": "pc"})[1]["token"]
+    answers: list[tuple[int, Any]] = []
+    held = threading.Thread(target=lambda: answers.append(
+        _call(port, "POST", "/v1/heartbeat", {"wait": 8}, bob)))
+    held.start()
+    time.sleep(0.5)  # the heartbeat is now held
+    stopped_at = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    held.join(timeout=10)
+    assert answers == [(200, {"messages": [], "more": False})]
+    assert time.monotonic() - stopped_at < 3  # not the 8 s wait, nor a cut connection
+    assert process.wait(timeout=15) == 0
 
 
 def test_migrate_names_the_database_it_migrated_and_says_nothing_else(tmp_path: Path) -> None:

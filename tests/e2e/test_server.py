@@ -13,14 +13,14 @@ from bench.processes import free_port
 
 SLOW_APP = """
 import sys, time
-from im_http.server import serve
+from im_http.server import Served, serve
 
 def app(environ, start_response):
     time.sleep(1.0)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"finished"]
 
-serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=2,
+serve(lambda: Served(app), host="127.0.0.1", port=int(sys.argv[1]),
       on_listening=lambda host, port: print("listening", flush=True))
 """
 

@@ -188,3 +188,19 @@ def test_ping_and_ring_say_unavailable_while_the_bus_is_down(broken: InboxSignal
         broken.ping()
     with pytest.raises(SignalsUnavailable):
         broken.ring(uid)
+
+
+def test_after_close_every_wait_returns_at_once(pair: Pair, uid: str) -> None:
+    _, there = pair
+    held = there.listen(uid)
+    woke: list[bool] = []
+    waiting = threading.Thread(target=lambda: woke.append(held.wait(ARRIVES)))
+    waiting.start()
+    threading.Event().wait(0.05)
+    there.close()  # the process is stopping
+    waiting.join(timeout=ARRIVES)
+    assert woke == [False]
+    later = there.listen(uid)
+    assert later.wait(ARRIVES) is False
+    held.close()
+    later.close()

@@ -28,12 +28,12 @@ def test_the_adapters_still_export_the_one_configuration_error() -> None:
 def test_a_flag_out_of_range_is_refused_as_its_variable_would_be() -> None:
     with pytest.raises(ConfigurationError, match="--port 70000 must be between 0 and 65535"):
         Settings.from_env({}, port="70000")
-    with pytest.raises(ConfigurationError, match="--threads x is not a number"):
-        Settings.from_env({}, threads="x")
+    with pytest.raises(ConfigurationError, match="--workers x is not a number"):
+        Settings.from_env({}, workers="x")
 
 
 @pytest.mark.parametrize(("variable", "flag", "value"),
-                         [("IM_PORT", "port", 9000), ("IM_THREADS", "threads", 4)])
+                         [("IM_PORT", "port", 9000), ("IM_POOL_SIZE", "pool_size", 4)])
 def test_a_bad_variable_is_no_obstacle_when_its_flag_overrides_it(
     variable: str, flag: str, value: int
 ) -> None:
@@ -63,3 +63,23 @@ def test_the_development_secret_file_is_made_once_private_and_then_reused(
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_or_create_dev_secret(str(path)) == secret
     assert [p.name for p in path.parent.iterdir()] == ["dev-secret"]
+
+
+def test_several_workers_are_refused_on_stores_that_live_in_one_process() -> None:
+    with pytest.raises(ConfigurationError, match="memory:// keeps sessions"):
+        Settings.from_env({}, workers="2")
+    shared = {"IM_SESSION_STORE_URL": "redis://127.0.0.1:6379/0",
+              "IM_DATABASE_URL": "postgresql://postgres@127.0.0.1/test"}
+    assert Settings.from_env(shared, workers="2").workers == 2
+
+
+def test_the_longest_wait_must_be_shorter_than_the_session_ttl() -> None:
+    with pytest.raises(ConfigurationError, match="IM_MAX_WAIT must be shorter"):
+        Settings.from_env({"IM_SESSION_TTL": "10", "IM_MAX_WAIT": "10"})
+    assert Settings.from_env({"IM_SESSION_TTL": "10"}).max_wait_ms == 8_000
+    assert Settings.from_env({"IM_MAX_WAIT": "25", "IM_SESSION_TTL": "30"}).max_wait_ms == 25_000
+
+
+def test_the_retired_threads_setting_is_refused_with_what_replaces_it() -> None:
+    with pytest.raises(ConfigurationError, match="IM_POOL_SIZE"):
+        Settings.from_env({"IM_THREADS": "8"})
