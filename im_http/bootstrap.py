@@ -150,7 +150,8 @@ def _build_sessions(settings: Settings) -> SessionStore:
         from im_adapters.redis_sessions import RedisSessionStore
 
         return _check_answers("session store", url, lambda: RedisSessionStore.from_url(
-            url, timeout=settings.storage_timeout, max_connections=settings.pool_size * 2))
+            url, namespace=settings.redis_namespace, timeout=settings.storage_timeout,
+            max_connections=settings.pool_size * 2))
     raise ConfigurationError(
         "IM_SESSION_STORE_URL must be memory://, redis://host:port/db, rediss://host:port/db,"
         f" unix:///path/to/redis.sock or redis+cluster://host:port, not {url.split(':')[0]}:"
@@ -164,7 +165,8 @@ def _build_signals(settings: Settings) -> InboxSignals:
         return InMemoryInboxSignals()
     from im_adapters.redis_signals import RedisInboxSignals
 
-    signals = RedisInboxSignals.from_url(url, timeout=settings.storage_timeout)
+    signals = RedisInboxSignals.from_url(url, namespace=settings.redis_namespace,
+                                         timeout=settings.storage_timeout)
     signals.start()
     if not signals.wait_connected(max(settings.storage_timeout, 1.0)):
         signals.close()

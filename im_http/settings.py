@@ -31,6 +31,7 @@ _VARIABLES = {
     "max_connections": "IM_MAX_CONNECTIONS",
     "pool_size": "IM_POOL_SIZE",
     "session_store_url": "IM_SESSION_STORE_URL",
+    "redis_namespace": "IM_REDIS_NAMESPACE",
     "database_url": "IM_DATABASE_URL",
     "session_ttl": "IM_SESSION_TTL",
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
@@ -134,6 +135,7 @@ class Settings:
     max_connections: int = 10_000
     pool_size: int = 16
     session_store_url: str = "memory://"
+    redis_namespace: str = "im"
     database_url: str = DEFAULT_DATABASE_URL
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
@@ -178,6 +180,7 @@ class Settings:
                                      high=1_000_000),
             pool_size=_integer(src, "IM_POOL_SIZE", d.pool_size, low=1, high=256),
             session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
+            redis_namespace=src.raw("IM_REDIS_NAMESPACE") or d.redis_namespace,
             database_url=src.raw("IM_DATABASE_URL") or d.database_url,
             session_ttl=_number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
             heartbeat_interval=_number(

@@ -28,10 +28,13 @@ from sqlalchemy.engine import URL, make_url
 
 from im_adapters import ConfigurationError
 
-__all__ = ["READ_ONLY", "MissingDriver", "create_engine_from_url", "is_autocommit"]
+__all__ = ["READ_ONLY", "TIMEOUT", "MissingDriver", "create_engine_from_url", "is_autocommit"]
 
 _AUTOCOMMIT = "im_autocommit"
 """Execution option marking an engine made with ``autocommit=True``."""
+
+TIMEOUT = "im_timeout"
+"""Execution option: the seconds a whole unit of work may take (see ``deadline``)."""
 
 READ_ONLY = "im_read_only"
 """Execution option: the transaction only reads (SQLite then begins it deferred)."""
@@ -97,6 +100,9 @@ def create_engine_from_url(
         connect_args["connect_timeout"] = max(2, seconds)
         connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
         connect_args.setdefault("application_name", "im-server")
+        # A peer that vanished (no reset: a black hole) is noticed by TCP itself.
+        connect_args.update(keepalives=1, keepalives_idle=5, keepalives_interval=2,
+                            keepalives_count=3, tcp_user_timeout=max(1000, ms))
         if autocommit:
             options["isolation_level"] = "AUTOCOMMIT"
     else:
@@ -104,8 +110,8 @@ def create_engine_from_url(
         connect_args["connect_timeout"] = seconds
         # The socket timeouts are the backstop; the lock wait should fire first,
         # because it leaves the connection usable.
-        connect_args["read_timeout"] = 2 * seconds
-        connect_args["write_timeout"] = 2 * seconds
+        connect_args["read_timeout"] = seconds + 1
+        connect_args["write_timeout"] = seconds + 1
         connect_args["init_command"] = f"SET SESSION innodb_lock_wait_timeout = {seconds}"
         options["isolation_level"] = "READ COMMITTED"
     options.update(
@@ -122,9 +128,10 @@ def create_engine_from_url(
         raise ConfigurationError(f"invalid database URL: {error}") from error
     if backend == "sqlite":
         _configure_sqlite(engine, timeout)
+    marks: dict[str, Any] = {TIMEOUT: timeout}  # marks only: read back by the mailbox
     if "isolation_level" in options:
-        engine = engine.execution_options(**{_AUTOCOMMIT: True})  # only marks it
-    return engine
+        marks[_AUTOCOMMIT] = True
+    return engine.execution_options(**marks)
 
 
 def _parse(url: str) -> URL:

@@ -18,6 +18,7 @@ Two executors run the same compiled statements (``statements.py``):
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar, cast
@@ -26,7 +27,7 @@ import attrs
 import sqlalchemy as sa
 
 from im_adapters import ConfigurationError
-from im_adapters.sql.engine import READ_ONLY, is_autocommit
+from im_adapters.sql.engine import READ_ONLY, TIMEOUT, is_autocommit
 from im_adapters.sql.statements import PING
 from im_core.ports import MailboxUnavailable
 
@@ -263,6 +264,16 @@ class Runner:
         engine = self.engine
         if policy.one_statement and self._autocommit is not None:
             engine = self._autocommit
+        seconds = engine.get_execution_options().get(TIMEOUT)
+        try:
+            with _deadline(seconds):
+                return self._attempts(work, policy, engine)
+        except _DeadlineExceeded:
+            raise MailboxUnavailable(
+                f"the database did not answer within {seconds}s"
+            ) from None
+
+    def _attempts(self, work: Callable[[Unit], T], policy: Policy, engine: sa.Engine) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
             started = False  # whether ``work`` may have reached the database
             try:
@@ -290,6 +301,32 @@ class Runner:
             except sa.exc.SQLAlchemyError as error:
                 raise _unavailable(error) from error
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _DeadlineExceeded(BaseException):
+    """A unit of work ran past the engine's timeout (raised inside it by gevent).
+
+    A ``BaseException``, as gevent's own timeout is: SQLAlchemy then invalidates the
+    connection it interrupted instead of returning it to the pool mid-statement.
+    """
+
+
+def _deadline(seconds: float | None) -> contextlib.AbstractContextManager[Any]:
+    """Bound a whole unit of work (pool wait, connect, statements, retries) in time.
+
+    Needed because no driver bounds everything: a database that stops answering
+    without closing the connection (a black hole) leaves libpq waiting for a reply
+    for ever, whatever ``statement_timeout`` says, since the server never sees it.
+    Under gevent (how ``im-server`` serves) the wait can be interrupted; elsewhere the
+    drivers' own timeouts are all there is.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if not seconds or monkey is None or not monkey.is_module_patched("socket"):
+        return contextlib.nullcontext()
+    import gevent
+
+    return cast(contextlib.AbstractContextManager[Any],
+                gevent.Timeout(seconds, _DeadlineExceeded))
 
 
 def _transient(error: sa.exc.DBAPIError) -> bool:

@@ -1,0 +1,242 @@
+"""A store that stops answering (a network black hole) cannot take a node down.
+
+A small TCP relay sits between a real ``im-server serve`` and one of its stores
+(PostgreSQL, MariaDB or Redis). Frozen, it keeps every connection open and forwards
+nothing: no reply, no reset, as when a network path dies. Every call that needs that
+store must answer 503 within ``IM_STORAGE_TIMEOUT`` plus a small margin, including the
+ones already holding a connection; ``/healthz`` answers within 1 s throughout and
+``/readyz`` says 503; once the relay thaws, the node recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from bench.processes import free_port
+
+TIMEOUT_S = 1.0
+MARGIN_S = 1.0
+SECRET = "fault-test-secret-" + "x" * 32
+
+
+class Relay:
+    """A TCP relay that can be frozen: connections stay open and nothing moves."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._frozen = threading.Event()
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener.settimeout(0.2)
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for sock in [self._listener, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        while not self._stop.is_set():
+            if self._frozen.is_set():
+                self._stop.wait(0.05)  # hold everything: the black hole
+                continue
+            try:
+                readable, _, _ = select.select(list(peers), [], [], 0.05)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+            except OSError:
+                return
+
+
+def _call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
+          timeout: float = 10) -> tuple[int, Any, float]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                     method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, time.monotonic() - started
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), time.monotonic() - started
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], int]]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(extra: dict[str, str]) -> int:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
+        env.update(XDG_DATA_HOME=str(tmp_path), IM_GAME_AUTH_JWT_SECRET=SECRET,
+                   IM_STORAGE_TIMEOUT=str(TIMEOUT_S), **extra)
+        process = subprocess.Popen([sys.executable, "-m", "im_http.cli", "serve", "--port",
+                                    str(port)], env=env, cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if _call(port, "GET", "/healthz", timeout=1)[0] == 200:
+                    return port
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail("im-server did not come up")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _login(port: int, uid: str) -> str:
+    from im_adapters.game_auth import mint_game_token
+
+    status, answer, _ = _call(port, "POST", "/v1/login", {
+        "uid": uid, "game_token": mint_game_token(SECRET, uid, ttl_s=600),
+        "client_type": "pc"})
+    assert status == 200, answer
+    token: str = answer["token"]
+    return token
+
+
+def _migrate(url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
+    env["IM_DATABASE_URL"] = url
+    done = subprocess.run([sys.executable, "-m", "im_http.cli", "migrate"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def _through(relay: Relay, url: str) -> str:
+    parsed = make_url(url)
+    return parsed.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["postgres", "mysql", "redis"])
+def frozen_store(request: pytest.FixtureRequest, redis_url: str,
+                 start_server: Callable[[dict[str, str]], int]) -> Iterator[tuple[str, Relay, int]]:
+    """A server whose chosen store sits behind a relay; the others are reached directly."""
+    namespace = f"imfault-{secrets.token_hex(4)}"
+    redis = make_url(redis_url)
+    if request.param == "redis":
+        database = request.getfixturevalue("postgres_url")
+        _migrate(database)
+        relay = Relay((redis.host or "127.0.0.1", redis.port or 6379))
+        session_url = f"redis://127.0.0.1:{relay.port}/{redis.database or 0}"
+    else:
+        database = request.getfixturevalue(f"{request.param}_url")
+        _migrate(database)
+        parsed = make_url(database)
+        relay = Relay((parsed.host or "127.0.0.1", int(parsed.port or 0)))
+        database = _through(relay, database)
+        session_url = redis_url
+    try:
+        port = start_server({"IM_DATABASE_URL": database, "IM_SESSION_STORE_URL": session_url,
+                             "IM_REDIS_NAMESPACE": namespace})
+        yield request.param, relay, port
+    finally:
+        relay.thaw()
+        relay.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_a_store_that_stops_answering_gets_503s_in_bounded_time_and_the_node_recovers(
+    frozen_store: tuple[str, Relay, int],
+) -> None:
+    store, relay, port = frozen_store
+    alice, bob = _login(port, "alice"), _login(port, "bob")
+    assert _call(port, "POST", "/v1/messages", {"to": "bob", "body": "before"}, alice)[0] == 201
+
+    relay.freeze()
+    # Calls that need the frozen store, several at once (some hold a connection).
+    from im_adapters.game_auth import mint_game_token
+
+    carol = {"uid": "carol", "game_token": mint_game_token(SECRET, "carol", ttl_s=600),
+             "client_type": "pc"}
+    if store == "redis":
+        calls = [("POST", "/v1/heartbeat", {}, bob), ("POST", "/v1/login", carol, None)]
+    else:
+        calls = [("POST", "/v1/messages", {"to": "bob", "body": "during"}, alice),
+                 ("GET", "/v1/messages/history?peer=bob", None, alice)]
+    with ThreadPoolExecutor(8) as pool:
+        pending = [pool.submit(_call, port, *call) for call in calls * 4]
+        # The process stays responsive meanwhile.
+        for _ in range(3):
+            status, _, took = _call(port, "GET", "/healthz", timeout=5)
+            assert status == 200 and took < 1.0
+        status, answer, took = _call(port, "GET", "/readyz")
+        assert status == 503 and took < TIMEOUT_S + MARGIN_S + 1
+        results = [future.result(timeout=60) for future in pending]
+    for status, answer, took in results:
+        assert (status, answer["code"]) == (503, "storage_unavailable"), answer
+        assert took < TIMEOUT_S + MARGIN_S, took
+
+    relay.thaw()
+    deadline = time.monotonic() + 20
+    while True:
+        status, _, _ = _call(port, "POST", "/v1/messages", {"to": "bob", "body": "after"},
+                             alice) if store != "redis" else _call(
+            port, "POST", "/v1/heartbeat", {}, bob)
+        if status in (200, 201):
+            break
+        assert time.monotonic() < deadline, "the node did not recover after the thaw"
+        time.sleep(0.2)
+    assert _call(port, "GET", "/readyz")[0] == 200
