@@ -35,7 +35,14 @@ from im_core.models import (
     check_uid,
     check_wait,
 )
-from im_core.ports import Clock, GameAuth, MailboxRepository, SessionStore, UnknownUser
+from im_core.ports import (
+    AuthUnavailable,
+    Clock,
+    GameAuth,
+    MailboxRepository,
+    SessionStore,
+    UnknownUser,
+)
 from im_core.ports.signals import InboxSignals
 
 __all__ = ["PRESENCE_MAX_UIDS", "ChatService", "HistoryPage", "new_session_secret"]
@@ -77,6 +84,9 @@ class ChatService:
             default, which is right for one process only).
         max_wait_ms: the longest a heartbeat may be held; below the TTL (by default
             four fifths of it), so a waiting player's session never lapses.
+        max_logins_in_flight: logins waiting on the game's login service at once; a
+            login beyond it is refused at once (``AuthUnavailable``), so a slow login
+            service cannot pile up requests, connections and memory.
     """
 
     sessions: SessionStore
@@ -89,8 +99,14 @@ class ChatService:
     max_wait_ms: int = attrs.field(
         default=attrs.Factory(lambda self: self.session_ttl_ms * 4 // 5, takes_self=True)
     )
+    max_logins_in_flight: int = 64
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    _logins: threading.BoundedSemaphore = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._logins = threading.BoundedSemaphore(self.max_logins_in_flight)
 
     @max_wait_ms.validator
     def _check_max_wait(self, _: attrs.Attribute[int], value: int) -> None:
@@ -119,7 +135,12 @@ class ChatService:
         client_type = check_client_type(client_type)
         if not isinstance(game_token, str) or not game_token or len(game_token) > 8192:
             raise InvalidInput("game_token", "must be a non-empty string")
-        self.auth.verify(uid, game_token)
+        if not self._logins.acquire(blocking=False):
+            raise AuthUnavailable("too many logins are waiting for the game's login service")
+        try:
+            self.auth.verify(uid, game_token)
+        finally:
+            self._logins.release()
         now = self.clock.now_ms()
         self.mailbox.record_login(uid, client_type, now)
         session = Session(SessionToken(uid, self.new_secret()), client_type, "login", now)

@@ -222,6 +222,7 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         session_ttl_ms=round(settings.session_ttl * 1000),
         signals=signals,
         max_wait_ms=settings.max_wait_ms,
+        max_logins_in_flight=settings.max_logins_in_flight,
     )
 
     def close() -> None:

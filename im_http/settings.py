@@ -44,6 +44,7 @@ _VARIABLES = {
     "game_auth_jwt_audience": "IM_GAME_AUTH_JWT_AUDIENCE",
     "game_auth_url": "IM_GAME_AUTH_URL",
     "game_auth_timeout": "IM_GAME_AUTH_TIMEOUT",
+    "max_logins_in_flight": "IM_MAX_LOGINS_IN_FLIGHT",
     "dev_secret_file": "IM_DEV_SECRET_FILE",
 }
 
@@ -148,6 +149,7 @@ class Settings:
     game_auth_jwt_audience: str | None = None
     game_auth_url: str | None = None
     game_auth_timeout: float = 2.0
+    max_logins_in_flight: int = 64
     dev_secret_file: str = attrs.field(factory=default_dev_secret_file)
 
     @classmethod
@@ -201,6 +203,8 @@ class Settings:
             game_auth_timeout=_number(
                 src, "IM_GAME_AUTH_TIMEOUT", d.game_auth_timeout, low=0.05, high=60
             ),
+            max_logins_in_flight=_integer(src, "IM_MAX_LOGINS_IN_FLIGHT",
+                                          d.max_logins_in_flight, low=1, high=100_000),
             dev_secret_file=src.raw("IM_DEV_SECRET_FILE") or d.dev_secret_file,
         )
         if settings.heartbeat_interval >= settings.session_ttl:

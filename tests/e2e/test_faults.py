@@ -240,3 +240,25 @@ def test_a_store_that_stops_answering_gets_503s_in_bounded_time_and_the_node_rec
         assert time.monotonic() < deadline, "the node did not recover after the thaw"
         time.sleep(0.2)
     assert _call(port, "GET", "/readyz")[0] == 200
+
+
+def test_a_hanging_game_login_service_gets_503s_in_bounded_time_and_starves_nothing(
+    start_server: Callable[[dict[str, str]], int],
+) -> None:
+    # Accepts connections and never answers.
+    silent = socket.create_server(("127.0.0.1", 0), backlog=256)
+    try:
+        port = start_server({"IM_GAME_AUTH_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/",
+                             "IM_GAME_AUTH_TIMEOUT": "1", "IM_MAX_LOGINS_IN_FLIGHT": "8"})
+        body = {"uid": "alice", "game_token": "whatever", "client_type": "pc"}
+        with ThreadPoolExecutor(32) as pool:
+            pending = [pool.submit(_call, port, "POST", "/v1/login", body) for _ in range(32)]
+            for _ in range(3):
+                status, _, took = _call(port, "GET", "/healthz", timeout=5)
+                assert status == 200 and took < 1.0
+            results = [future.result(timeout=60) for future in pending]
+        for status, answer, took in results:
+            assert (status, answer["code"]) == (503, "auth_unavailable"), answer
+            assert took < 1.0 + MARGIN_S, took
+    finally:
+        silent.close()

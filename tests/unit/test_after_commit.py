@@ -18,11 +18,13 @@ the second store down at exactly that moment:
 from __future__ import annotations
 
 import logging
+import threading
 
 import falcon.testing
 import pytest
 
 from im_core import (
+    AuthUnavailable,
     ChatService,
     Inbox,
     InMemoryGameAuth,
@@ -138,3 +140,35 @@ def test_the_http_answer_to_a_stored_send_is_201_even_when_the_ring_fails_after(
     )
     assert result.status_code == 201, result.json
     assert result.json["body"] == "hi"
+
+
+class HangingAuth(InMemoryGameAuth):
+    """A game login service that answers only when the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def verify(self, uid: str, game_token: str) -> None:
+        self.entered.release()
+        self.release.wait(10)
+        super().verify(uid, game_token)
+
+
+def test_logins_beyond_the_bound_in_flight_are_refused_at_once_not_queued() -> None:
+    auth = HangingAuth()
+    service = ChatService(InMemorySessionStore(), InMemoryMailbox(), auth, ManualClock(),
+                          max_logins_in_flight=2)
+    held = [threading.Thread(target=service.login, args=(uid, auth.grant(uid), "pc"))
+            for uid in ("alice", "bob")]
+    for thread in held:
+        thread.start()
+    for _ in held:
+        assert auth.entered.acquire(timeout=5)
+    with pytest.raises(AuthUnavailable, match="too many logins"):
+        service.login("carol", auth.grant("carol"), "pc")
+    auth.release.set()
+    for thread in held:
+        thread.join(timeout=5)
+    assert service.login("carol", auth.grant("carol"), "pc").uid == "carol"  # freed again
