@@ -225,8 +225,13 @@ def test_a_refusal_never_quotes_the_token(implementation: Implementation) -> Non
     assert token not in str(refused.value)
 
 
-def test_ping_passes(implementation: Implementation) -> None:
-    implementation.auth.ping()
+def test_ping_answers_and_the_verifier_still_works_after_it(
+    implementation: Implementation,
+) -> None:
+    assert implementation.auth.ping() is None
+    implementation.auth.verify("alice", implementation.credential_for("alice"))
+    with pytest.raises(InvalidCredentials):
+        implementation.auth.verify("bob", implementation.credential_for("alice"))
 
 
 # --- HTTP specifics --------------------------------------------------------------------
