@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -10,8 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import pytest
 
 from bench.processes import free_port
+from tests.e2e.live import call
 
 SERVER = [sys.executable, "-m", "im_http.cli"]
 
@@ -32,23 +30,6 @@ def _env(**extra: str) -> dict[str, str]:
 def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SERVER, *args], cwd=cwd, env=_env(**env), capture_output=True,
                           text=True, timeout=60)
-
-
-def _call(port: int, method: str, path: str, body: Any = None,
-          token: str | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +52,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if _call(port, "GET", "/healthz")[0] == 200:
+                if call(port, "GET", "/healthz")[0] == 200:
                     break
             except OSError:
                 time.sleep(0.1)
@@ -90,18 +71,18 @@ def test_serve_on_the_defaults_answers_a_whole_conversation(
     tokens = {}
     for uid in ("alice", "bob"):
         game = _run("token", uid, cwd=workdir).stdout.strip()
-        status, answer = _call(port, "POST", "/v1/login",
+        status, answer = call(port, "POST", "/v1/login",
                                {"uid": uid, "game_token": game, "client_type": "pc"})
         assert status == 200
         tokens[uid] = answer["token"]
-    status, sent = _call(port, "POST", "/v1/messages", {"to": "bob", "body": "hi 🎮"},
+    status, sent = call(port, "POST", "/v1/messages", {"to": "bob", "body": "hi 🎮"},
                          tokens["alice"])
     assert status == 201
-    status, pulled = _call(port, "POST", "/v1/heartbeat", {}, tokens["bob"])
+    status, pulled = call(port, "POST", "/v1/heartbeat", {}, tokens["bob"])
     assert pulled["messages"] == [sent]
-    assert _call(port, "POST", "/v1/heartbeat", {"ack": sent["msgid"]}, tokens["bob"])[1] == {
+    assert call(port, "POST", "/v1/heartbeat", {"ack": sent["msgid"]}, tokens["bob"])[1] == {
         "messages": [], "more": False}
-    assert _call(port, "GET", "/readyz")[0] == 200
+    assert call(port, "GET", "/readyz")[0] == 200
     assert (workdir / "im.sqlite3").exists()
 
 
@@ -114,19 +95,19 @@ def test_messages_on_the_embedded_default_survive_a_restart(tmp_path: Path) -> N
         try:
             for _ in range(300):
                 try:
-                    _call(port, "GET", "/healthz")
+                    call(port, "GET", "/healthz")
                     break
                 except OSError:
                     time.sleep(0.1)
             tokens = {}
             for uid in ("alice", "bob"):
                 game = _run("token", uid, cwd=tmp_path).stdout.strip()
-                tokens[uid] = _call(port, "POST", "/v1/login", {
+                tokens[uid] = call(port, "POST", "/v1/login", {
                     "uid": uid, "game_token": game, "client_type": "pc"})[1]["token"]
             if send:
-                _call(port, "POST", "/v1/messages", {"to": "bob", "body": "kept"},
+                call(port, "POST", "/v1/messages", {"to": "bob", "body": "kept"},
                       tokens["alice"])
-            inbox = _call(port, "POST", "/v1/heartbeat", {}, tokens["bob"])[1]
+            inbox = call(port, "POST", "/v1/heartbeat", {}, tokens["bob"])[1]
             return [m["body"] for m in inbox["messages"]]
         finally:
             process.terminate()
@@ -157,7 +138,7 @@ def test_a_token_minted_in_one_directory_logs_in_to_a_server_started_in_another(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     game = _run("token", "alice", cwd=elsewhere)
     assert game.returncode == 0, game.stderr
-    status, answer = _call(port, "POST", "/v1/login", {
+    status, answer = call(port, "POST", "/v1/login", {
         "uid": "alice", "game_token": game.stdout.strip(), "client_type": "pc"})
     assert status == 200, answer
 
@@ -246,7 +227,7 @@ def test_sigterm_stops_serve_cleanly_and_leaves_no_sqlite_side_files(
 ) -> None:
     port, workdir, process = served
     game = _run("token", "alice", cwd=workdir).stdout.strip()
-    assert _call(port, "POST", "/v1/login", {"uid": "alice", "game_token": game,
+    assert call(port, "POST", "/v1/login", {"uid": "alice", "game_token": game,
                                               "client_type": "pc"})[0] == 200
     assert (workdir / "im.sqlite3-wal").exists()
     process.send_signal(signal.SIGTERM)
@@ -262,11 +243,11 @@ def test_sigterm_answers_a_held_long_poll_at_once_instead_of_cutting_it(
 ) -> None:
     port, workdir, process = served
     game = _run("token", "bob", cwd=workdir).stdout.strip()
-    bob = _call(port, "POST", "/v1/login", {"uid": "bob", "game_token": game,
+    bob = call(port, "POST", "/v1/login", {"uid": "bob", "game_token": game,
                                             "client_type": "pc"})[1]["token"]
     answers: list[tuple[int, Any]] = []
     held = threading.Thread(target=lambda: answers.append(
-        _call(port, "POST", "/v1/heartbeat", {"wait": 8}, bob)))
+        call(port, "POST", "/v1/heartbeat", {"wait": 8}, bob)))
     held.start()
     time.sleep(0.5)  # the heartbeat is now held
     stopped_at = time.monotonic()

@@ -10,7 +10,6 @@ ones already holding a connection; ``/healthz`` answers within 1 s throughout an
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import select
@@ -19,17 +18,15 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from bench.processes import free_port
+from tests.e2e.live import timed_call
 
 TIMEOUT_S = 1.0
 MARGIN_S = 1.0
@@ -95,24 +92,6 @@ class Relay:
                 return
 
 
-def _call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
-          timeout: float = 10) -> tuple[int, Any, float]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), time.monotonic() - started
-
-
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], int]]:
     processes: list[subprocess.Popen[bytes]] = []
@@ -129,7 +108,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], int]]:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if _call(port, "GET", "/healthz", timeout=1)[0] == 200:
+                if timed_call(port, "GET", "/healthz", timeout=1)[0] == 200:
                     return port
             except OSError:
                 time.sleep(0.1)
@@ -147,7 +126,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], int]]:
 def _login(port: int, uid: str) -> str:
     from im_adapters.game_auth import mint_game_token
 
-    status, answer, _ = _call(port, "POST", "/v1/login", {
+    status, answer, _ = timed_call(port, "POST", "/v1/login", {
         "uid": uid, "game_token": mint_game_token(SECRET, uid, ttl_s=600),
         "client_type": "pc"})
     assert status == 200, answer
@@ -203,7 +182,8 @@ def test_a_store_that_stops_answering_gets_503s_in_bounded_time_and_the_node_rec
 ) -> None:
     store, relay, port = frozen_store
     alice, bob = _login(port, "alice"), _login(port, "bob")
-    assert _call(port, "POST", "/v1/messages", {"to": "bob", "body": "before"}, alice)[0] == 201
+    before = timed_call(port, "POST", "/v1/messages", {"to": "bob", "body": "before"}, alice)
+    assert before[0] == 201
 
     relay.freeze()
     # Calls that need the frozen store, several at once (some hold a connection).
@@ -217,12 +197,12 @@ def test_a_store_that_stops_answering_gets_503s_in_bounded_time_and_the_node_rec
         calls = [("POST", "/v1/messages", {"to": "bob", "body": "during"}, alice),
                  ("GET", "/v1/messages/history?peer=bob", None, alice)]
     with ThreadPoolExecutor(8) as pool:
-        pending = [pool.submit(_call, port, *call) for call in calls * 4]
+        pending = [pool.submit(timed_call, port, *request) for request in calls * 4]
         # The process stays responsive meanwhile.
         for _ in range(3):
-            status, _, took = _call(port, "GET", "/healthz", timeout=5)
+            status, _, took = timed_call(port, "GET", "/healthz", timeout=5)
             assert status == 200 and took < 1.0
-        status, answer, took = _call(port, "GET", "/readyz")
+        status, answer, took = timed_call(port, "GET", "/readyz")
         assert status == 503 and took < TIMEOUT_S + MARGIN_S + 1
         results = [future.result(timeout=60) for future in pending]
     for status, answer, took in results:
@@ -232,14 +212,14 @@ def test_a_store_that_stops_answering_gets_503s_in_bounded_time_and_the_node_rec
     relay.thaw()
     deadline = time.monotonic() + 20
     while True:
-        status, _, _ = _call(port, "POST", "/v1/messages", {"to": "bob", "body": "after"},
-                             alice) if store != "redis" else _call(
+        status, _, _ = timed_call(port, "POST", "/v1/messages", {"to": "bob", "body": "after"},
+                             alice) if store != "redis" else timed_call(
             port, "POST", "/v1/heartbeat", {}, bob)
         if status in (200, 201):
             break
         assert time.monotonic() < deadline, "the node did not recover after the thaw"
         time.sleep(0.2)
-    assert _call(port, "GET", "/readyz")[0] == 200
+    assert timed_call(port, "GET", "/readyz")[0] == 200
 
 
 def test_a_hanging_game_login_service_gets_503s_in_bounded_time_and_starves_nothing(
@@ -252,9 +232,9 @@ def test_a_hanging_game_login_service_gets_503s_in_bounded_time_and_starves_noth
                              "IM_GAME_AUTH_TIMEOUT": "1", "IM_MAX_LOGINS_IN_FLIGHT": "8"})
         body = {"uid": "alice", "game_token": "whatever", "client_type": "pc"}
         with ThreadPoolExecutor(32) as pool:
-            pending = [pool.submit(_call, port, "POST", "/v1/login", body) for _ in range(32)]
+            pending = [pool.submit(timed_call, port, "POST", "/v1/login", body) for _ in range(32)]
             for _ in range(3):
-                status, _, took = _call(port, "GET", "/healthz", timeout=5)
+                status, _, took = timed_call(port, "GET", "/healthz", timeout=5)
                 assert status == 200 and took < 1.0
             results = [future.result(timeout=60) for future in pending]
         for status, answer, took in results:
