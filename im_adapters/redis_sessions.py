@@ -27,7 +27,9 @@ and relies only on connection methods redis-py has had since 5.0.
 
 On a Redis Cluster (``redis+cluster://`` URLs) the executor is redis-py's cluster
 client instead, which routes each command to the shard of its ``{uid}`` slot and
-follows the cluster when slots move; presence pipelines per shard.
+follows the cluster when slots move; presence pipelines per shard. It is built
+without retries (``redis_cluster.cluster_from_url``); the store's own policy is the
+same as above: a connection error is tried once more, a timeout is not.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from im_adapters import ConfigurationError
+from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url
+from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import SessionStoreUnavailable
 
@@ -121,7 +125,6 @@ _LOAD_SCRIPTS = [("SCRIPT", "LOAD", text) for text, _ in _SCRIPTS.values()]
 _SCRIPT_TEXTS = {sha: text for text, sha in _SCRIPTS.values()}
 
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
-_CLUSTER_SCHEME = "redis+cluster://"
 
 
 @contextlib.contextmanager
@@ -129,7 +132,7 @@ def _translated(action: str) -> Iterator[None]:
     """Turn any driver error into the port's error, without echoing keys (secrets)."""
     try:
         yield
-    except redis.RedisError as error:
+    except CLUSTER_ERRORS as error:  # a RedisError, or a cluster client's own
         raise SessionStoreUnavailable(
             f"Redis session store could not {action}: {type(error).__name__}"
         ) from error
@@ -261,7 +264,7 @@ class RedisSessionStore:
         Raises:
             ConfigurationError: the URL cannot name a Redis.
         """
-        if url.startswith(_CLUSTER_SCHEME):
+        if url.startswith(CLUSTER_SCHEME):
             return cls._cluster_from_url(url, namespace=namespace, timeout=timeout,
                                          max_connections=max_connections)
         if not url.startswith(_URL_SCHEMES):
@@ -288,16 +291,12 @@ class RedisSessionStore:
                           max_connections: int) -> RedisSessionStore:
         """A store on a Redis Cluster: ``redis+cluster://host:port`` names any node."""
         try:
-            client: Any = redis.cluster.RedisCluster.from_url(
-                "redis://" + url.removeprefix(_CLUSTER_SCHEME),
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                max_connections=max_connections,
-                decode_responses=True,
-            )
+            client = cluster_from_url(url, socket_timeout=timeout,
+                                      socket_connect_timeout=timeout,
+                                      max_connections=max_connections, decode_responses=True)
         except ValueError as error:
             raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
-        except redis.RedisError as error:
+        except CLUSTER_ERRORS as error:
             raise SessionStoreUnavailable(
                 f"the Redis Cluster did not answer: {type(error).__name__}: {error}"
             ) from error
@@ -344,8 +343,12 @@ class RedisSessionStore:
                 for uid, reply in zip(wanted, replies, strict=True) if reply}
 
     def ping(self) -> None:
+        """Whether Redis answers; on a cluster, every shard (each holds some users)."""
         with _translated("ping"):
-            self._run([("PING",)])
+            if self._cluster is not None:
+                self._cluster.ping(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+            else:
+                self._run([("PING",)])
 
     def _script(self, name: str, action: str, keys: Sequence[str], *args: object) -> Any:
         """Run one of the store's scripts in one round trip."""
@@ -372,16 +375,15 @@ class RedisSessionStore:
     def _run_on_cluster(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
         """The cluster's executor: one command, or a pipeline of one round trip per shard.
 
-        A shard that lost the scripts gets the script's text (``EVAL``), which also
-        caches it there again.
+        As ``_execute`` does, a connection error is tried once more (a restarted shard
+        leaves dead sockets behind, and the client has meanwhile reloaded the slot
+        map), a timeout is not. A shard that lost the scripts gets the script's text
+        (``EVAL``), which also caches it there again.
         """
-        if len(commands) == 1:
-            replies = [_reply_or_error(self._cluster.execute_command, commands[0])]
-        else:
-            pipe = self._cluster.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            replies = list(pipe.execute(raise_on_error=False))
+        try:
+            replies = self._send_to_cluster(commands)
+        except redis.ConnectionError:
+            replies = self._send_to_cluster(commands)
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 _, sha, *rest = commands[i]
@@ -390,6 +392,15 @@ class RedisSessionStore:
             elif isinstance(reply, Exception):
                 raise reply
         return replies
+
+    def _send_to_cluster(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        """Every reply, an error reply as its exception; an outage raises."""
+        if len(commands) == 1:
+            return [_reply_or_error(self._cluster.execute_command, commands[0])]
+        pipe = self._cluster.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute(raise_on_error=False))
 
     def _execute(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
         """Send ``commands`` in one write and read their replies: one round trip.

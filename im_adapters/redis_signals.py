@@ -11,7 +11,9 @@ the rings between processes. The design, and why:
   them. No SUBSCRIBE per waiting request, no subscription churn; each node sees every
   ring, which is what keeps its inbox hints right without a round trip per
   heartbeat. On a Redis Cluster the channels are sharded (``SPUBLISH`` /
-  ``SSUBSCRIBE``): the braces make each a hash tag, so the 16 spread over the shards.
+  ``SSUBSCRIBE``): the braces make each a hash tag, so the 16 spread over the shards,
+  and the subscription is one connection per shard, each read by a thread of its own
+  (a slow shard never delays another's rings).
 - **Rings are delivered locally at once** and published with the node's id, so the
   node that rang skips its own echo.
 - **A gap is treated as a loss.** While the subscription is down, hints report "not
@@ -26,6 +28,7 @@ import logging
 import secrets
 import threading
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -33,6 +36,8 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url
+from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
 from im_core.errors import ConfigurationError
 from im_core.memory import InMemoryInboxSignals
 from im_core.ports.signals import InboxHint, SignalsUnavailable, Waiter
@@ -43,6 +48,9 @@ CHANNELS = 16
 """Ring channels; a deployment's nodes must agree on it (it is not configurable)."""
 
 log = logging.getLogger("im_adapters.redis_signals")
+
+# What a lost subscription raises, from a cluster client too.
+_ERRORS = (*CLUSTER_ERRORS, OSError)
 
 
 class RedisInboxSignals:
@@ -74,6 +82,7 @@ class RedisInboxSignals:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._round_over = threading.Event()  # a cluster's current round of shard threads
 
     @property
     def local(self) -> InMemoryInboxSignals:
@@ -92,26 +101,29 @@ class RedisInboxSignals:
 
         Raises:
             ConfigurationError: the URL cannot name a Redis.
+            SignalsUnavailable: no node of the cluster answered (a cluster client
+                learns the slot map when it is built).
         """
         options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "health_check_interval": 5,
-            "retry": Retry(NoBackoff(), 0),
         }
         try:
-            if url.startswith("redis+cluster://"):
-                client: Any = redis.cluster.RedisCluster.from_url(
-                    "redis://" + url.removeprefix("redis+cluster://"),
-                    max_connections=max_connections, **options)
+            if url.startswith(CLUSTER_SCHEME):
+                client: Any = cluster_from_url(url, max_connections=max_connections, **options)
             elif url.startswith(("redis://", "rediss://", "unix://")):
-                client = redis.Redis.from_url(url, max_connections=max_connections, **options)
+                client = redis.Redis.from_url(url, max_connections=max_connections,
+                                              retry=Retry(NoBackoff(), 0), **options)
             else:
                 raise ConfigurationError(
                     "the Redis URL must start with redis://, rediss://, unix:// "
                     "or redis+cluster://")
-        except (ValueError, redis.RedisError) as error:
+        except ValueError as error:
             raise ConfigurationError(f"the Redis URL cannot be used: {error}") from error
+        except CLUSTER_ERRORS as error:
+            raise SignalsUnavailable(
+                f"the Redis Cluster did not answer: {type(error).__name__}") from error
         return cls(client, namespace)
 
     def start(self) -> None:
@@ -128,6 +140,7 @@ class RedisInboxSignals:
     def close(self) -> None:
         self._local.close()
         self._stopping.set()
+        self._round_over.set()
         if self._thread is not None:
             self._thread.join(timeout=2 * self._reconnect_s + 2)
         self._client.close()
@@ -140,7 +153,7 @@ class RedisInboxSignals:
                 self._client.spublish(channel, f"{self._node} {uid}")
             else:
                 self._client.publish(channel, f"{self._node} {uid}")
-        except redis.RedisError as error:
+        except CLUSTER_ERRORS as error:
             raise SignalsUnavailable(
                 f"could not publish a ring: {type(error).__name__}") from error
 
@@ -157,55 +170,139 @@ class RedisInboxSignals:
         return self._local.listen(uid)
 
     def ping(self) -> None:
+        """Whether rings can travel: Redis answers (every shard of a cluster, each
+        carries some channels) and the subscription is up."""
         try:
-            self._client.ping()
-        except redis.RedisError as error:
+            if self._cluster:
+                self._client.ping(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+            else:
+                self._client.ping()
+        except CLUSTER_ERRORS as error:
             raise SignalsUnavailable(f"Redis did not answer: {type(error).__name__}") from error
         if self._thread is not None and not self._connected.is_set():
             raise SignalsUnavailable("the ring subscription is down")
 
     def _subscribe_forever(self) -> None:
+        rounds = 0
         while not self._stopping.is_set():
-            pubsub = self._client.pubsub()
             try:
                 if self._cluster:
-                    pubsub.ssubscribe(*self._channels)
+                    self._listen_to_shards(refresh=rounds > 0)
                 else:
-                    pubsub.subscribe(*self._channels)
-                self._listen(pubsub)
-            except (redis.RedisError, OSError) as error:
+                    self._listen_to_one()
+            except _ERRORS as error:
                 if self._connected.is_set():
                     log.warning("ring subscription lost (%s); reconnecting",
                                 type(error).__name__)
             finally:
                 self._connected.clear()
-                with contextlib.suppress(redis.RedisError, OSError):
-                    pubsub.close()
+            rounds += 1
             self._local.deliver_all()
             self._stopping.wait(self._reconnect_s)
 
-    def _listen(self, pubsub: Any) -> None:
-        # Up once Redis confirmed every channel; rings before that may have been
-        # missed, hence deliver_all then.
-        confirmed = 0
-        while not self._stopping.is_set():
-            if self._cluster:
-                message = pubsub.get_sharded_message(timeout=1.0)
-            else:
+    def _listen_to_one(self) -> None:
+        """Standalone Redis: one connection subscribed to every channel."""
+        pubsub = self._client.pubsub()
+        try:
+            pubsub.subscribe(*self._channels)
+            confirmed = 0
+            while not self._stopping.is_set():
                 message = pubsub.get_message(timeout=1.0)
-            if message is None:
-                continue
-            if message.get("type") in ("subscribe", "ssubscribe"):
-                confirmed += 1
-                if confirmed == CHANNELS:
-                    self._connected.set()
-                    self._local.deliver_all()
-                continue
-            if message.get("type") not in ("message", "smessage"):
-                continue
-            node, _, uid = _text(message["data"]).partition(" ")
-            if node != self._node and uid:
-                self._local.deliver(uid)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    confirmed += 1
+                    if confirmed == CHANNELS:
+                        self._up()
+                elif message["type"] == "message":
+                    self._received(message)
+        finally:
+            with contextlib.suppress(*_ERRORS):
+                pubsub.close()
+
+    def _listen_to_shards(self, *, refresh: bool) -> None:
+        """A cluster: one connection per shard, each read by a thread of its own.
+
+        Not redis-py's ``ClusterPubSub.get_sharded_message``: it reads the shards in
+        turn, waiting its whole timeout on each, so a ring on one shard waited for the
+        quiet others. Returns (or raises) once any shard's subscription is lost, and
+        all of them are closed: the next round starts from a fresh slot map.
+        """
+        if refresh:  # the slots may have moved since the last round
+            self._client.nodes_manager.initialize()
+        shards: dict[str, tuple[Any, list[str]]] = {}
+        for channel in self._channels:
+            node = self._client.get_node_from_key(channel)
+            shards.setdefault(node.name, (node, []))[1].append(channel)
+        over = threading.Event()
+        self._round_over = over
+        failures: list[BaseException] = []
+        up = [0]
+        count = threading.Lock()
+
+        def shard_up() -> None:
+            with count:
+                up[0] += 1
+                if up[0] == len(shards):
+                    self._up()
+
+        threads = [threading.Thread(
+            target=self._listen_to_shard, name=f"im-ring-subscriber-{name}",
+            args=(self._client.get_redis_connection(node), channels, shard_up, over, failures),
+            daemon=True) for name, (node, channels) in shards.items()]
+        for thread in threads:
+            thread.start()
+        try:
+            while not over.wait(1.0) and not self._stopping.is_set():
+                pass
+        finally:
+            over.set()
+            for thread in threads:
+                thread.join(timeout=2.0)
+        if failures:
+            raise failures[0]
+
+    def _listen_to_shard(self, shard: Any, channels: list[str], shard_up: Callable[[], None],
+                         over: threading.Event, failures: list[BaseException]) -> None:
+        """Subscribe to this shard's channels and deliver its rings until the round is over.
+
+        ``SSUBSCRIBE`` is sent once per channel: a command naming channels of several
+        slots is refused (``CROSSSLOT``).
+        """
+        pubsub = shard.pubsub()
+        try:
+            for channel in channels:
+                pubsub.ssubscribe(channel)
+            confirmed = 0
+            while not over.is_set() and not self._stopping.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                if message["type"] == "ssubscribe":
+                    confirmed += 1
+                    if confirmed == len(channels):
+                        shard_up()
+                elif message["type"] == "smessage":
+                    self._received(message)
+                elif message["type"] == "sunsubscribe":
+                    # Redis drops a shard channel whose slot moved: resubscribe all.
+                    raise redis.ConnectionError("a ring channel's slot moved")
+        except _ERRORS as error:
+            failures.append(error)
+        finally:
+            over.set()
+            with contextlib.suppress(*_ERRORS):
+                pubsub.close()
+
+    def _up(self) -> None:
+        """Every channel is confirmed: rings before this may have been missed."""
+        self._connected.set()
+        self._local.deliver_all()
+
+    def _received(self, message: dict[str, Any]) -> None:
+        node, _, uid = _text(message["data"]).partition(" ")
+        if node != self._node and uid:
+            self._local.deliver(uid)
 
 
 def _text(value: Any) -> str:

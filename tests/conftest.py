@@ -6,18 +6,28 @@ the development machine). A test run creates its own databases and drops them
 afterwards, and puts its Redis keys under a namespace of its own, so runs never see
 each other's data. An unreachable service skips its tests with the reason, unless
 ``IM_REQUIRE_SERVICES=1`` (set by ``.ci/run``): then it fails them.
+
+A Redis Cluster is not a service of the machine: the run starts its own, three
+masters of ``redis-server`` on free loopback ports (``redis_cluster_url``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
+from bench.processes import free_port
 from im_adapters.sql.admin import create_database, drop_database
 
 if TYPE_CHECKING:
@@ -68,6 +78,172 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+class RedisCluster:
+    """Three ``redis-server`` masters made into one cluster, in a directory of its own.
+
+    Each node also listens on its cluster bus, port + 10000, so a port is only taken
+    when both are free.
+    """
+
+    MASTERS = 3
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.ports: list[int] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        """Start the nodes, join them, and wait until every one says the cluster is ok.
+
+        Raises:
+            RuntimeError: a node did not start, or the cluster did not form in time.
+        """
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            raise FileNotFoundError("redis-server or redis-cli is not on PATH")
+        deadline = time.monotonic() + timeout_s
+        self.ports = _cluster_ports(self.MASTERS)
+        self.processes = [self._spawn(server, port) for port in self.ports]
+        for port in self.ports:
+            self._wait(deadline, lambda p=port: self._cli(cli, p, "PING") == "PONG")
+        create = subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True, text=True, timeout=max(deadline - time.monotonic(), 1))
+        if create.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {create.stdout[-2000:]}"
+                               f"{create.stderr[-2000:]}")
+        for port in self.ports:
+            self._wait(deadline, lambda p=port: "cluster_state:ok" in self._cli(
+                cli, p, "CLUSTER", "INFO"))
+
+    def _spawn(self, server: str, port: int) -> subprocess.Popen[bytes]:
+        log = open(self.directory / f"redis-{port}.log", "ab")  # noqa: SIM115
+        try:
+            return subprocess.Popen(
+                [server, "--port", str(port), "--bind", "127.0.0.1",
+                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                 "--save", "", "--appendonly", "no", "--dir", str(self.directory),
+                 "--daemonize", "no"],
+                cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+
+    def kill(self, index: int) -> None:
+        """Kill node ``index`` at once, as a crash would."""
+        self.processes[index].kill()
+        self.processes[index].wait(timeout=5)
+
+    def restart(self, index: int, timeout_s: float = 20.0) -> None:
+        """Start node ``index`` again, empty (no scripts, no keys) but with its slots."""
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        assert server is not None and cli is not None
+        port = self.ports[index]
+        self.processes[index] = self._spawn(server, port)
+        deadline = time.monotonic() + timeout_s
+        for other in self.ports:
+            self._wait(deadline, lambda p=other: "cluster_state:ok" in self._cli(
+                cli, p, "CLUSTER", "INFO"))
+
+    def stop(self) -> None:
+        """End every node by its pid: politely, then by force."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    def _wait(self, deadline: float, ready: Callable[[], bool]) -> None:
+        while not ready():
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a cluster node exited ({process.returncode}); "
+                                       f"logs in {self.directory}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Redis Cluster did not form; logs in {self.directory}")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _cli(cli: str, port: int, *command: str) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return subprocess.run([cli, "-h", "127.0.0.1", "-p", str(port), *command],
+                                  capture_output=True, text=True, timeout=2).stdout.strip()
+        return ""
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports whose bus ports (port + 10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port + 10000 <= 65535 and port not in ports and _is_free(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start_redis_cluster(directory: Path) -> RedisCluster:
+    """A running 3-master Redis Cluster in ``directory``; skips (or fails) if it cannot."""
+    cluster = RedisCluster(directory)
+    try:
+        cluster.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        cluster.stop()
+        unreachable("a private Redis Cluster", error)
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A 3-master Redis Cluster of this run's own, stopped at the end of the run."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: RedisCluster) -> str:
+    """``redis+cluster://`` naming the first node of this run's cluster."""
+    return redis_cluster.url
+
+
+@pytest.fixture
+def redis_cluster_namespace(redis_cluster: RedisCluster) -> Iterator[str]:
+    """A key prefix of the test's own on the cluster; its keys are deleted afterwards."""
+    import redis
+
+    namespace = f"imtest-{secrets.token_hex(4)}"
+    yield namespace
+    for port in redis_cluster.ports:  # every node is a master: each holds some keys
+        client = redis.Redis(port=port, socket_timeout=2)
+        try:
+            for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+                client.delete(key)  # one by one: the keys are in different slots
+        except redis.RedisError:
+            pass  # a node a test stopped on purpose has nothing left to clean
+        finally:
+            client.close()
 
 
 def _scratch_database(server_url: str, service: str) -> Iterator[str]:

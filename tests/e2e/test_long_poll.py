@@ -1,7 +1,8 @@
 """The long-poll heartbeat over HTTP, on one node and across two nodes.
 
 Two "nodes" here are two apps in this process, each with its own ring subscription,
-over one Redis and one PostgreSQL: a ring crosses between them only through Redis.
+over one Redis (or a 3-master Redis Cluster) and one PostgreSQL: a ring crosses
+between them only through Redis.
 (The same conversation against real server processes, and through nginx, is in
 ``tests/e2e/test_nodes.py``.)
 """
@@ -80,12 +81,19 @@ def test_a_malformed_wait_is_400_and_deletes_nothing(memory_stack: Stack, wait: 
     assert api.heartbeat(bob).json["messages"] == [sent]
 
 
-@pytest.fixture
-def two_nodes(redis_url: str, redis_namespace: str,
+@pytest.fixture(params=["redis", "redis-cluster"])
+def two_nodes(request: pytest.FixtureRequest,
               sql_mailbox: Callable[..., SqlMailbox]) -> Iterator[tuple[Stack, Stack]]:
+    """Two nodes whose sessions and rings are on one Redis, or on a Redis Cluster."""
     from im_adapters.redis_sessions import RedisSessionStore
     from im_adapters.redis_signals import RedisInboxSignals
 
+    if request.param == "redis-cluster":
+        redis_url = request.getfixturevalue("redis_cluster_url")
+        redis_namespace = request.getfixturevalue("redis_cluster_namespace")
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        redis_namespace = request.getfixturevalue("redis_namespace")
     mailbox = sql_mailbox("postgres")
     nodes, closers = [], []
     for name in ("node-a", "node-b"):

@@ -23,17 +23,22 @@ TTL = 60_000
 SHORT_TTL = 200
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis),
+                        pytest.param("redis-cluster", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest) -> Iterator[SessionStore]:
-    """Each implementation of the port; Redis in a namespace of its own.
+    """Each implementation of the port; Redis (one, or a cluster) in a namespace of its own.
 
     ``redis_namespace`` deletes the namespace's keys after the test.
     """
     if request.param == "memory":
         yield InMemorySessionStore()
         return
-    redis_url: str = request.getfixturevalue("redis_url")
-    namespace: str = request.getfixturevalue("redis_namespace")
+    if request.param == "redis-cluster":
+        redis_url: str = request.getfixturevalue("redis_cluster_url")
+        namespace: str = request.getfixturevalue("redis_cluster_namespace")
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        namespace = request.getfixturevalue("redis_namespace")
     redis_store = RedisSessionStore.from_url(redis_url, namespace=namespace)
     try:
         yield redis_store

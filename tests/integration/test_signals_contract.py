@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from bench.processes import free_port
 from im_adapters.redis_signals import RedisInboxSignals
 from im_core import InMemoryInboxSignals
 from im_core.ports.signals import INBOX_HINT_TTL_MS, InboxSignals, SignalsUnavailable
+from tests.conftest import start_redis_cluster
 
 ARRIVES = 5.0
 QUIET = 0.2
@@ -30,7 +32,8 @@ Pair = tuple[InboxSignals, InboxSignals]
 _fresh = itertools.count()
 
 
-IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis),
+                   pytest.param("redis-cluster", marks=pytest.mark.redis)]
 
 
 def _redis_node(url: str, namespace: str) -> RedisInboxSignals:
@@ -46,8 +49,12 @@ def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
         signals = InMemoryInboxSignals()
         yield signals, signals
         return
-    url, namespace = request.getfixturevalue("redis_url"), request.getfixturevalue(
-        "redis_namespace")
+    if request.param == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster_url")
+        namespace = request.getfixturevalue("redis_cluster_namespace")
+    else:
+        url = request.getfixturevalue("redis_url")
+        namespace = request.getfixturevalue("redis_namespace")
     here, there = _redis_node(url, namespace), _redis_node(url, namespace)
     yield here, there
     here.close()
@@ -170,12 +177,21 @@ def test_an_empty_mark_lapses_so_a_lost_ring_only_delays_a_message(
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def broken(request: pytest.FixtureRequest) -> Iterator[InboxSignals]:
+def broken(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InboxSignals]:
     """An implementation whose bus is down."""
     if request.param == "memory":
         signals = InMemoryInboxSignals()
         signals.down = True
         yield signals
+        return
+    if request.param == "redis-cluster":  # a cluster that was up, then went away
+        cluster = start_redis_cluster(tmp_path)
+        node = RedisInboxSignals.from_url(cluster.url, timeout=0.5)
+        node.start()
+        assert node.wait_connected(ARRIVES)
+        cluster.stop()
+        yield node
+        node.close()
         return
     node = RedisInboxSignals.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     yield node
