@@ -384,6 +384,36 @@ def test_nginx_refuses_a_body_over_64_kib_in_the_api_own_format(
     assert nginx.upstreams([answer.request_id]) == {answer.request_id: "-"}  # no node saw it
 
 
+def test_nginx_answers_the_api_503_with_retry_after_when_no_node_answers(
+    tmp_path: Path,
+) -> None:
+    binary, port = _nginx(), free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx_conf(port, (free_port(), free_port())))  # nothing there
+    processes = Processes()
+    try:
+        process = processes.start(_nginx_args(binary, tmp_path, conf), env=_env(),
+                                  cwd=tmp_path, log_path=tmp_path / "stderr.log")
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "stderr.log").read_text()
+            try:
+                connection = HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", "/readyz")
+                response = connection.getresponse()
+                body, retry_after = json.loads(response.read()), response.getheader(
+                    "Retry-After")
+                connection.close()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "nginx did not come up"
+                threading.Event().wait(0.05)
+        assert response.status == 503 and retry_after == "1"
+        assert body["code"] == "storage_unavailable"
+    finally:
+        processes.stop_all()
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "SIGTERM on a node with Redis rings crashes its worker: on_term (im_http/server.py) "
     "runs in gevent's loop callback and RedisInboxSignals.close joins its thread there "
