@@ -16,10 +16,13 @@ import falcon.media
 import orjson
 
 from im_core import ChatService, Message, Session
+from im_http.demo_ui import DemoUi
 from im_http.errors import ApiError, install_error_handling
+from im_http.metrics import Metrics
+from im_http.observability import Observer
 from im_http.openapi import openapi_document
 
-__all__ = ["MAX_REQUEST_BYTES", "ROUTES", "create_app", "install_orjson"]
+__all__ = ["MAX_REQUEST_BYTES", "ROUTES", "MetricsResource", "create_app", "install_orjson"]
 
 MAX_REQUEST_BYTES = 64 * 1024
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -250,6 +253,16 @@ class OpenApi:
         resp.data = self.document
 
 
+@attrs.frozen
+class MetricsResource:
+    """Prometheus' scrape: every worker's counts, in the text exposition format."""
+
+    metrics: Metrics
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.data, resp.content_type = self.metrics.render()
+
+
 ROUTES: dict[str, type] = {
     "/v1/login": Login,
     "/v1/heartbeat": Heartbeat,
@@ -262,6 +275,7 @@ ROUTES: dict[str, type] = {
     "/healthz": Health,
     "/readyz": Ready,
     "/openapi.json": OpenApi,
+    "/metrics": MetricsResource,
 }
 
 
@@ -278,7 +292,12 @@ def install_orjson(app: falcon.App[falcon.Request, falcon.Response]) -> None:
 
 
 def create_app(
-    service: ChatService, *, heartbeat_interval: float
+    service: ChatService,
+    *,
+    heartbeat_interval: float,
+    metrics: Metrics | None = None,
+    access_log: bool = True,
+    demo_ui: DemoUi | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Wire the HTTP API to a ready ``ChatService``; this function only wires.
 
@@ -287,9 +306,18 @@ def create_app(
     Args:
         service: the use cases, with their ports already built.
         heartbeat_interval: seconds between heartbeats (told to clients).
+        metrics: where requests are counted for ``/metrics``; a new ``Metrics`` over
+            ``service``'s signals if not given.
+        access_log: write one ``im_http.access`` line per request.
+        demo_ui: serve the browser demo page under ``/ui/`` (``--demo-ui``).
     """
     api = _Api(service, heartbeat_interval)
-    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    if metrics is None:
+        metrics = Metrics(signals=service.signals,
+                          session_ttl_s=service.session_ttl_ms / 1000)
+    # The observer first: its X-Request-Id is then on every answer, errors included.
+    app = falcon.App(media_type=falcon.MEDIA_JSON,
+                     middleware=[Observer(metrics, access=access_log)])
     app.req_options.strip_url_path_trailing_slash = False
     install_orjson(app)
     install_error_handling(app)
@@ -299,6 +327,10 @@ def create_app(
             app.add_route(path, Health())
         elif resource is OpenApi:
             app.add_route(path, OpenApi(document))
+        elif resource is MetricsResource:
+            app.add_route(path, MetricsResource(metrics))
         else:
             app.add_route(path, resource(api))
+    if demo_ui is not None:
+        demo_ui.install(app)
     return app

@@ -1,4 +1,4 @@
-"""The ``im-server`` command: ``serve``, ``migrate`` and ``token``.
+"""The ``im-server`` command: ``serve``, ``migrate``, ``token`` and ``check-config``.
 
 Bad configuration ends the command with one line on stderr and exit status 2; a
 store that does not answer, or a port that cannot be bound, with one line and exit
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from im_core.errors import ConfigurationError
+from im_http.logs import configure_logging
 from im_http.server import CannotListen
 from im_http.settings import DEFAULT_DATABASE_URL, Settings
 
@@ -35,12 +36,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="open connections per worker (IM_MAX_CONNECTIONS, default 10000)")
     serve.add_argument("--pool-size",
                        help="database connections per worker (IM_POOL_SIZE, default 16)")
+    serve.add_argument("--demo-ui", action="store_true", default=None,
+                       help="also serve the browser demo page at /ui/ (IM_DEMO_UI)")
     commands.add_parser("migrate", help="upgrade the database named by IM_DATABASE_URL")
     token = commands.add_parser(
         "token", help="print a game token for UID, signed with the configured or dev secret"
     )
     token.add_argument("uid")
     token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+    commands.add_parser(
+        "check-config",
+        help="print the effective configuration (secrets masked) and whether every "
+             "backend answers; exit 1 if one does not",
+    )
     return parser
 
 
@@ -69,9 +77,20 @@ def _serve(settings: Settings) -> int:
                     "per worker need; raise the hard limit (ulimit -Hn)", after, before,
                     wanted, settings.max_connections)
 
+    demo_ui = None
+    if settings.demo_ui:
+        from im_http.bootstrap import load_or_create_dev_secret
+        from im_http.demo_ui import DemoUi
+
+        # Tokens are minted for the page only on the development secret, never with
+        # a real game login.
+        demo_ui = DemoUi(load_or_create_dev_secret(settings.dev_secret_file)
+                         if checked.dev_secret else None)
+
     def load() -> Served:
         built = build_service(settings)
-        app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval)
+        app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval,
+                         access_log=settings.access_log, demo_ui=demo_ui)
         return Served(app, stop=built.service.signals.close, close=built.close)
 
     def listening(host: str, port: int) -> None:
@@ -81,6 +100,11 @@ def _serve(settings: Settings) -> int:
             settings.workers, settings.max_connections, after,
             redacted(settings.session_store_url), redacted(settings.database_url),
         )
+        if demo_ui is not None:
+            log.info("demo page on http://%s:%d/ui/ (%s)", host, port,
+                     "log in with a uid alone: it asks for development tokens"
+                     if demo_ui.dev_secret else
+                     "paste a game token: a real game login mints none here")
 
     serve(load, host=settings.host, port=settings.port, workers=settings.workers,
           connections=settings.max_connections, on_listening=listening)
@@ -134,6 +158,19 @@ def _token(settings: Settings, uid: str, ttl: int) -> int:
     return 0
 
 
+def _check_config(settings: Settings) -> int:
+    from im_http.checks import check_backends, effective_configuration
+
+    print("configuration (flags > environment > defaults; secrets masked):")
+    for variable, value, origin in effective_configuration(settings):
+        print(f"  {variable} = {value}  ({origin})")
+    print("backends:")
+    results = check_backends(settings)
+    for result in results:
+        print(f"  {result.name}: {'ok' if result.ok else 'FAILED'}: {result.detail}")
+    return 0 if all(result.ok for result in results) else 1
+
+
 def _one_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
@@ -149,9 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gevent import monkey
 
         monkey.patch_all()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     args = _parser().parse_args(argv)
     # Alembic narrates every step ("setup plugin ...", "Will assume transactional
     # DDL"): noise for `serve` and `migrate` alike, which say the outcome themselves.
@@ -161,9 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.from_env(
                 host=args.host, port=args.port, workers=args.workers,
                 max_connections=args.max_connections, pool_size=args.pool_size,
+                demo_ui=args.demo_ui,
             )
+            configure_logging(settings.log_level, settings.log_format)
             return _serve(settings)
         settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+        if args.command == "check-config":
+            return _check_config(settings)
         if args.command == "migrate":
             return _migrate(settings)
         return _token(settings, args.uid, args.ttl)

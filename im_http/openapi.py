@@ -263,6 +263,13 @@ def openapi_document() -> dict[str, Any]:
             "summary": "This document.",
             "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
         }},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics of every worker (docs/operations.md).",
+            "responses": {"200": {
+                "description": "The Prometheus text exposition format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }},
+        }},
     }
     return {
         "openapi": "3.1.0",

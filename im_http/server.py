@@ -24,9 +24,12 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import os
 import resource
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -131,6 +134,8 @@ def serve(
     from gunicorn.arbiter import Arbiter
 
     listener = _listen(host, port)
+    metrics_dir = _metrics_directory()
+    master = os.getpid()
     bound_host, bound_port = listener.getsockname()[:2]
     if on_listening is not None:
         on_listening(bound_host, int(bound_port))
@@ -160,6 +165,7 @@ def serve(
                 "errorlog": "-",
                 "post_worker_init": _post_worker_init,
                 "worker_exit": _worker_exit,
+                "child_exit": _child_exit,
             }
             for name, value in options.items():
                 self.cfg.set(name, value)
@@ -176,6 +182,41 @@ def serve(
     except SystemExit as stopped:  # gunicorn's master ends with sys.exit, 0 when stopped
         if stopped.code not in (None, 0):
             raise
+    finally:
+        # Workers leave through here too (gunicorn forks inside run): only the master
+        # may remove the directory every worker writes in.
+        if metrics_dir is not None and os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+_METRICS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_directory() -> str | None:
+    """Give the workers a directory for prometheus_client's multiprocess mode.
+
+    Set in the master before any worker is forked (and before a worker first imports
+    prometheus_client), so each worker writes its counts there and a scrape answered
+    by any worker sums them all (``im_http.metrics``). A directory the operator named
+    is kept; the one made here is removed when the server stops. Returns the one
+    made here, if any.
+    """
+    if os.environ.get(_METRICS_VARIABLE):
+        return None
+    made = tempfile.mkdtemp(prefix="im-server-metrics-")
+    os.environ[_METRICS_VARIABLE] = made
+    return made
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """In the master, when a worker has exited (or died): drop its live gauges."""
+    if os.environ.get(_METRICS_VARIABLE):
+        try:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+        except Exception:  # metrics must never take the master down
+            log.exception("marking a dead worker's metrics failed")
 
 
 def _post_worker_init(worker: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,14 @@ import attrs
 
 from im_core.errors import ConfigurationError
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "default_dev_secret_file"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "Settings",
+    "default_dev_secret_file",
+    "variable_of",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///im.sqlite3"
 
@@ -46,7 +53,19 @@ _VARIABLES = {
     "game_auth_timeout": "IM_GAME_AUTH_TIMEOUT",
     "max_logins_in_flight": "IM_MAX_LOGINS_IN_FLIGHT",
     "dev_secret_file": "IM_DEV_SECRET_FILE",
+    "demo_ui": "IM_DEMO_UI",
+    "log_level": "IM_LOG_LEVEL",
+    "log_format": "IM_LOG_FORMAT",
+    "access_log": "IM_ACCESS_LOG",
 }
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+def variable_of(field: str) -> str:
+    """The environment variable behind a ``Settings`` field (for ``check-config``)."""
+    return _VARIABLES[field]
 
 
 def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
@@ -110,8 +129,9 @@ def _optional_number(source: _Source, name: str, *, low: float, high: float
     return _number(source, name, 0.0, low=low, high=high)
 
 
-def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...]) -> str:
-    raw = source.raw(name) or default
+def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...],
+            fold: Callable[[str], str] = str) -> str:
+    raw = fold(source.raw(name) or default)
     if raw not in allowed:
         raise ConfigurationError(f"{name}={raw!r} must be one of: {', '.join(allowed)}")
     return raw
@@ -119,6 +139,17 @@ def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...]) 
 
 def _text(source: _Source, name: str) -> str | None:
     return source.raw(name) or None
+
+
+def _switch(source: _Source, name: str, default: bool) -> bool:
+    raw = (source.raw(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{source.label(name)} must be 1 or 0 (on or off)")
 
 
 @attrs.frozen
@@ -151,6 +182,10 @@ class Settings:
     game_auth_timeout: float = 2.0
     max_logins_in_flight: int = 64
     dev_secret_file: str = attrs.field(factory=default_dev_secret_file)
+    demo_ui: bool = False
+    log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -206,6 +241,12 @@ class Settings:
             max_logins_in_flight=_integer(src, "IM_MAX_LOGINS_IN_FLIGHT",
                                           d.max_logins_in_flight, low=1, high=100_000),
             dev_secret_file=src.raw("IM_DEV_SECRET_FILE") or d.dev_secret_file,
+            demo_ui=_switch(src, "IM_DEMO_UI", d.demo_ui),
+            log_level=_choice(src, "IM_LOG_LEVEL", d.log_level, LOG_LEVELS,
+                              fold=str.upper),
+            log_format=_choice(src, "IM_LOG_FORMAT", d.log_format, LOG_FORMATS,
+                               fold=str.lower),
+            access_log=_switch(src, "IM_ACCESS_LOG", d.access_log),
         )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(
