@@ -1,4 +1,5 @@
-"""The ``im-server`` command: ``serve``, ``migrate``, ``token`` and ``check-config``.
+"""The ``im-server`` command: ``serve``, ``migrate``, ``token``, ``check-config``,
+``chat`` and ``demo``.
 
 Bad configuration ends the command with one line on stderr and exit status 2; a
 store that does not answer, or a port that cannot be bound, with one line and exit
@@ -49,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         help="print the effective configuration (secrets masked) and whether every "
              "backend answers; exit 1 if one does not",
     )
+    chat = commands.add_parser("chat", help="chat in the terminal as UID (a client of a server)")
+    chat.add_argument("--as", dest="uid", required=True, help="the player to log in as")
+    chat.add_argument("--server", default="http://127.0.0.1:8080", help="the server's URL")
+    chat.add_argument("--game-token", help="the game token to log in with (default: minted "
+                      "with the configured or dev secret, as `token` does)")
+    chat.add_argument("--peer", help="open the conversation with this player at once")
+    chat.add_argument("--client-type", default="pc", help="the device type told the server")
+    commands.add_parser("demo", help="start a throwaway server and narrate two players' chat")
     return parser
 
 
@@ -141,7 +150,7 @@ class _MigrationFailed(Exception):
     """``migrate`` could not reach or change the database; the message says why."""
 
 
-def _token(settings: Settings, uid: str, ttl: int) -> int:
+def _game_token(settings: Settings, uid: str, ttl: int) -> str:
     from im_adapters.game_auth import mint_game_token
     from im_core.models import check_uid
     from im_http.bootstrap import load_or_create_dev_secret
@@ -154,7 +163,11 @@ def _token(settings: Settings, uid: str, ttl: int) -> int:
     secret = settings.game_auth_jwt_secret or load_or_create_dev_secret(
         settings.dev_secret_file
     )
-    print(mint_game_token(secret, uid, ttl_s=ttl))
+    return mint_game_token(secret, uid, ttl_s=ttl)
+
+
+def _token(settings: Settings, uid: str, ttl: int) -> int:
+    print(_game_token(settings, uid, ttl))
     return 0
 
 
@@ -169,6 +182,20 @@ def _check_config(settings: Settings) -> int:
     for result in results:
         print(f"  {result.name}: {'ok' if result.ok else 'FAILED'}: {result.detail}")
     return 0 if all(result.ok for result in results) else 1
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from im_http import chat
+    from im_http.client import Client
+
+    given = args.game_token
+
+    def credentials() -> str:  # asked again when the session expires
+        return given or _game_token(settings, args.uid, 3600)
+
+    client = Client(args.server, credentials=credentials)
+    return chat.run(client, uid=args.uid, game_token=credentials(), server=args.server,
+                    peer=args.peer, client_type=args.client_type)
 
 
 def _one_line(error: BaseException) -> str:
@@ -200,10 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             configure_logging(settings.log_level, settings.log_format)
             return _serve(settings)
+        if args.command == "demo":
+            from im_http import demo
+
+            return demo.run()
         settings = Settings.from_env()
         configure_logging(settings.log_level, settings.log_format)
         if args.command == "check-config":
             return _check_config(settings)
+        if args.command == "chat":
+            return _chat(settings, args)
         if args.command == "migrate":
             return _migrate(settings)
         return _token(settings, args.uid, args.ttl)
