@@ -233,7 +233,12 @@ def _post_worker_init(worker: Any) -> None:
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
-        served.stop()
+        # Not here: a signal handler runs in gevent's loop callback, where blocking
+        # (stopping the ring subscriber joins it) is forbidden; a greenlet of its own
+        # runs the stop as soon as the loop gets to it.
+        import gevent
+
+        gevent.spawn(served.stop)
         if callable(previous):
             previous(signum, frame)
 

@@ -414,10 +414,6 @@ def test_nginx_answers_the_api_503_with_retry_after_when_no_node_answers(
         processes.stop_all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SIGTERM on a node with Redis rings crashes its worker: on_term (im_http/server.py) "
-    "runs in gevent's loop callback and RedisInboxSignals.close joins its thread there "
-    "(BlockingSwitchOutError; the worker exits 255, held long-polls are cut)"))
 def test_sigterm_on_a_node_answers_its_held_long_poll_and_leaves_the_other_serving(
     nodes: Nodes,
 ) -> None:
