@@ -158,13 +158,12 @@ BARRED = sa.select(blocks.c.owner).where(
 """A row if the recipient has blocked the sender."""
 
 
-def _tally(owner: sa.Column[Any], entry: sa.Column[Any], name: str) -> sa.Select[Any]:
+def _tally(owner: sa.Column[Any], entry: sa.Column[Any], name: str) -> sa.Executable:
     """How many entries ``uid``'s list holds, and whether ``name`` is one of them."""
-    tally: sa.Select[Any] = sa.select(
+    return sa.select(
         sa.func.count().label("entries"),
         sa.func.count(sa.case((entry == _param(name, entry), 1))).label("present"),
     ).where(owner == _UID)
-    return tally
 
 
 CONTACT_TALLY = _tally(contacts.c.owner, contacts.c.contact, "contact")
