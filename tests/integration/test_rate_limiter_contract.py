@@ -134,3 +134,37 @@ def test_a_redis_limiter_that_cannot_connect_is_unavailable_in_bounded_time() ->
     assert "alice" not in str(raised.value)
     with pytest.raises(RateLimiterUnavailable):
         limiter.ping()
+
+
+@pytest.mark.redis
+def test_two_nodes_on_one_redis_share_a_players_limit(redis_url: str, redis_namespace: str
+                                                      ) -> None:
+    nodes = [RedisRateLimiter.from_url(redis_url, namespace=redis_namespace) for _ in range(2)]
+    try:
+        allowed = [nodes[n % 2].hit("send:carol", 4, 60_000, NOW) == 0 for n in range(10)]
+        assert allowed.count(True) == 4
+    finally:
+        for node in nodes:
+            node.close()
+
+
+@pytest.mark.redis
+def test_the_composition_root_counts_limits_in_redis_when_sessions_are_there(
+    redis_url: str,
+) -> None:
+    from im_http.bootstrap import build_service
+    from im_http.settings import Settings
+
+    settings = Settings.from_env({"IM_SESSION_STORE_URL": redis_url,
+                                  "IM_DATABASE_URL": "memory://",
+                                  "IM_GAME_AUTH_JWT_SECRET": "x" * 32})
+    built = [build_service(settings) for _ in range(2)]
+    try:
+        assert all(isinstance(b.service.limiter, RedisRateLimiter) for b in built)
+        key = f"send:shared-{secrets.token_hex(4)}"
+        first, second = (b.service.limiter for b in built)
+        assert first.hit(key, 1, 1_000, NOW) == 0
+        assert second.hit(key, 1, 1_000, NOW) == 1_000
+    finally:
+        for b in built:
+            b.close()
