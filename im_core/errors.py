@@ -12,6 +12,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidInput",
     "MessageTooLong",
+    "RateLimited",
     "SessionExpired",
     "StorageUnavailable",
 ]
@@ -81,3 +82,19 @@ class ClientMsgIdReused(ValueError):
         )
         self.client_msg_id = client_msg_id
         self.msgid = msgid
+
+
+class RateLimited(Exception):
+    """The caller (a player or an address) acted more often than its limit allows.
+
+    Nothing was done; the same call succeeds after ``retry_after_s`` seconds.
+
+    Attributes:
+        what: the limit that refused ("sends", "logins", "logins from one address").
+        retry_after_s: whole seconds to wait, at least 1.
+    """
+
+    def __init__(self, what: str, retry_after_ms: int) -> None:
+        self.what = what
+        self.retry_after_s = max(1, -(-retry_after_ms // 1000))
+        super().__init__(f"too many {what}; retry in {self.retry_after_s} s")

@@ -24,17 +24,23 @@ from im_core.models import Inbox, Message, Presence, Session, SessionToken
 from im_core.ports import (
     INBOX_HINT_TTL_MS,
     AuthUnavailable,
+    Blocked,
     InvalidCredentials,
     MailboxUnavailable,
+    RateLimiterUnavailable,
     SessionStoreUnavailable,
+    TooManyBlocks,
+    TooManyContacts,
     UnknownUser,
 )
+from im_core.ports.limits import interval_ms
 from im_core.ports.signals import InboxHint, SignalsUnavailable, Waiter
 
 __all__ = [
     "InMemoryGameAuth",
     "InMemoryInboxSignals",
     "InMemoryMailbox",
+    "InMemoryRateLimiter",
     "InMemorySessionStore",
     "ManualClock",
     "SystemClock",
@@ -168,6 +174,7 @@ class _User:
     last_login: int
     client_type: str
     contacts: dict[str, None] = attrs.Factory(dict)
+    blocks: dict[str, None] = attrs.Factory(dict)
 
 
 class InMemoryMailbox:
@@ -215,8 +222,11 @@ class InMemoryMailbox:
         with self._lock:
             if client_msg_id is not None and (sender, client_msg_id) in self._sent:
                 return self._messages[self._sent[sender, client_msg_id]], False
-            if recipient not in self._users:
+            target = self._users.get(recipient)
+            if target is None:
                 raise UnknownUser(recipient)
+            if sender in target.blocks:
+                raise Blocked(recipient)
             msgid = next(self._ids)
             message = Message(msgid, sender, recipient, body, sent_at, client_msg_id)
             self._messages[msgid] = message
@@ -263,14 +273,10 @@ class InMemoryMailbox:
             user = self._users.get(uid)
             return sorted(user.contacts) if user else []
 
-    def add_contact(self, uid: str, contact: str) -> None:
+    def add_contact(self, uid: str, contact: str, max_contacts: int | None = None) -> None:
         self._check()
         with self._lock:
-            if contact not in self._users:
-                raise UnknownUser(contact)
-            if uid not in self._users:
-                raise UnknownUser(uid)
-            self._users[uid].contacts.setdefault(contact, None)
+            _add(self._known(uid, contact).contacts, contact, max_contacts, TooManyContacts)
 
     def remove_contact(self, uid: str, contact: str) -> None:
         self._check()
@@ -278,6 +284,37 @@ class InMemoryMailbox:
             user = self._users.get(uid)
             if user is not None:
                 user.contacts.pop(contact, None)
+
+    def listed_by(self, uid: str, owners: Iterable[str]) -> set[str]:
+        self._check()
+        with self._lock:
+            return {owner for owner in owners
+                    if owner in self._users and uid in self._users[owner].contacts}
+
+    def blocks(self, uid: str) -> list[str]:
+        self._check()
+        with self._lock:
+            user = self._users.get(uid)
+            return sorted(user.blocks) if user else []
+
+    def block(self, uid: str, blocked: str, max_blocks: int | None = None) -> None:
+        self._check()
+        with self._lock:
+            _add(self._known(uid, blocked).blocks, blocked, max_blocks, TooManyBlocks)
+
+    def unblock(self, uid: str, blocked: str) -> None:
+        self._check()
+        with self._lock:
+            user = self._users.get(uid)
+            if user is not None:
+                user.blocks.pop(blocked, None)
+
+    def _known(self, uid: str, other: str) -> _User:
+        """``uid``'s record, once both are known (under the lock)."""
+        for who in (other, uid):
+            if who not in self._users:
+                raise UnknownUser(who)
+        return self._users[uid]
 
     def ping(self) -> None:
         self._check()
@@ -289,6 +326,55 @@ class InMemoryMailbox:
 
 def _pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
+
+
+def _add(entries: dict[str, None], uid: str, limit: int | None,
+         full: type[TooManyContacts | TooManyBlocks]) -> None:
+    if uid not in entries and limit is not None and len(entries) >= limit:
+        raise full(limit)
+    entries.setdefault(uid, None)
+
+
+class InMemoryRateLimiter:
+    """Token buckets in a dict: each process limits on its own (see the port).
+
+    Buckets are kept in the order of their last change; one that has refilled holds
+    nothing worth keeping, so it is freed from the front as time goes on (buckets of
+    different limits refill at different paces, so a few may linger until a later
+    sweep reaches them).
+    """
+
+    def __init__(self) -> None:
+        self.down = False
+        self._lock = threading.Lock()
+        # key -> the time the bucket is full again (the "theoretical arrival time")
+        self._full_at: OrderedDict[str, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._full_at)
+
+    def hit(self, key: str, limit: int, window_ms: int, now_ms: int) -> int:
+        self.ping()
+        interval = interval_ms(limit, window_ms)
+        with self._lock:
+            self._sweep(now_ms)
+            after = max(self._full_at.get(key, now_ms), now_ms) + interval
+            if after - now_ms > limit * interval:
+                return after - limit * interval - now_ms
+            self._full_at[key] = after
+            self._full_at.move_to_end(key)
+            return 0
+
+    def ping(self) -> None:
+        if self.down:
+            raise RateLimiterUnavailable("the in-memory rate limiter is switched off")
+
+    def _sweep(self, now_ms: int) -> None:
+        while self._full_at:
+            key, full_at = next(iter(self._full_at.items()))
+            if full_at > now_ms:
+                return
+            del self._full_at[key]
 
 
 class InMemoryGameAuth:

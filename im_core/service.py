@@ -7,6 +7,7 @@ ports' own); it knows nothing of HTTP, so a Python game server can drive it dire
 
 from __future__ import annotations
 
+import bisect
 import logging
 import secrets
 import threading
@@ -14,8 +15,15 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from im_core.errors import ClientMsgIdReused, InvalidInput, SessionExpired, StorageUnavailable
-from im_core.memory import InMemoryInboxSignals
+from im_core.errors import (
+    ClientMsgIdReused,
+    InvalidInput,
+    RateLimited,
+    SessionExpired,
+    StorageUnavailable,
+)
+from im_core.limits import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, Limits, PresenceScope, RateLimit
+from im_core.memory import InMemoryInboxSignals, InMemoryRateLimiter
 from im_core.models import (
     HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
@@ -43,9 +51,17 @@ from im_core.ports import (
     SessionStore,
     UnknownUser,
 )
+from im_core.ports.limits import RateLimiter
 from im_core.ports.signals import InboxSignals
 
-__all__ = ["PRESENCE_MAX_UIDS", "ChatService", "HistoryPage", "new_session_secret"]
+__all__ = [
+    "PRESENCE_MAX_UIDS",
+    "ChatService",
+    "ContactsPage",
+    "HistoryPage",
+    "UidPage",
+    "new_session_secret",
+]
 
 PRESENCE_MAX_UIDS = 100
 
@@ -69,6 +85,17 @@ class HistoryPage:
     next_before: int | None
 
 
+@attrs.frozen
+class UidPage:
+    """A page of a player's list (contacts, blocks), sorted by uid.
+
+    ``next_after`` is the ``after`` to ask for the next page, or ``None`` at the end.
+    """
+
+    uids: tuple[str, ...]
+    next_after: str | None
+
+
 @attrs.define
 class ChatService:
     """The use cases, wired to their ports.
@@ -87,6 +114,11 @@ class ChatService:
         max_logins_in_flight: logins waiting on the game's login service at once; a
             login beyond it is refused at once (``AuthUnavailable``), so a slow login
             service cannot pile up requests, connections and memory.
+        limiter: counts sends and logins against ``limits`` (in-process by default,
+            which is right for one process only).
+        limits: the rate limits and list bounds (``im_core.limits``).
+        presence_scope: ``"all"``: anyone may see anyone's presence; ``"contacts"``:
+            a player is seen online only by players it has among its contacts.
     """
 
     sessions: SessionStore
@@ -99,8 +131,12 @@ class ChatService:
     max_wait_ms: int = attrs.field(
         default=attrs.Factory(lambda self: self.session_ttl_ms * 4 // 5, takes_self=True)
     )
+    limiter: RateLimiter = attrs.field(factory=InMemoryRateLimiter)
+    limits: Limits = attrs.field(factory=Limits)
+    presence_scope: PresenceScope = "all"
     max_logins_in_flight: int = 64
     _after_commit_failures: int = attrs.field(default=0, init=False)
+    _limiter_failures: int = attrs.field(default=0, init=False)
     _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
     _logins: threading.BoundedSemaphore = attrs.field(init=False)
@@ -122,11 +158,21 @@ class ChatService:
         """
         return self._after_commit_failures
 
-    def login(self, uid: object, game_token: object, client_type: object) -> Session:
+    @property
+    def limiter_failures(self) -> int:
+        """How many rate-limit checks could not be made (and were let through)."""
+        return self._limiter_failures
+
+    def login(self, uid: object, game_token: object, client_type: object,
+              address: str | None = None) -> Session:
         """Open a session for a player the game's login service vouches for.
+
+        ``address`` (the client's network address, if the transport knows it) is
+        limited too, before the credential is checked.
 
         Raises:
             InvalidInput: a field is malformed.
+            RateLimited: too many logins for this uid or from this address.
             InvalidCredentials: the game says the credential does not prove ``uid``.
             AuthUnavailable: the game's login service could not answer.
             StorageUnavailable: the session store or the database could not answer.
@@ -135,6 +181,10 @@ class ChatService:
         client_type = check_client_type(client_type)
         if not isinstance(game_token, str) or not game_token or len(game_token) > 8192:
             raise InvalidInput("game_token", "must be a non-empty string")
+        if address is not None:
+            self._limit("logins from one address", f"login@{address}",
+                        self.limits.logins_per_address)
+        self._limit("logins", f"login:{uid}", self.limits.logins)
         if not self._logins.acquire(blocking=False):
             raise AuthUnavailable("too many logins are waiting for the game's login service")
         try:
@@ -233,6 +283,8 @@ class ChatService:
             UnknownUser: the recipient never logged in.
             ClientMsgIdReused: ``client_msg_id`` was used before for another recipient
                 or body; nothing was stored.
+            Blocked: the recipient has blocked the sender; nothing was stored.
+            RateLimited: the sender sent too many messages lately; nothing was stored.
 
         Once the message is committed the answer is the message, whatever follows:
         the note that follows only shortens the delivery delay, and an error here
@@ -241,6 +293,7 @@ class ChatService:
         to = check_uid(to, "to")
         body = check_body(body)
         client_msg_id = check_client_msg_id(client_msg_id)
+        self._limit("sends", f"send:{session.uid}", self.limits.sends)
         message, created = self.mailbox.send(
             session.uid, to, body, client_msg_id, self.clock.now_ms()
         )
@@ -277,25 +330,47 @@ class ChatService:
         """Tell, for each uid asked about, whether it is online now.
 
         A uid without a live session is ``OFFLINE`` (no client type, no last call),
-        whichever session store is behind.
+        whichever session store is behind. With ``presence_scope="contacts"`` so is
+        every player that does not have the caller among its contacts.
         """
         if not 1 <= len(uids) <= PRESENCE_MAX_UIDS:
             raise InvalidInput("uid", f"must be given 1 to {PRESENCE_MAX_UIDS} times")
         wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))
-        found = self.sessions.presence(wanted, self.clock.now_ms())
+        found = self._visible(session, self.sessions.presence(wanted, self.clock.now_ms()))
         return {uid: found.get(uid, OFFLINE) for uid in wanted}
 
+    def _visible(self, session: Session, found: dict[str, Presence]) -> dict[str, Presence]:
+        """``found`` without the players the caller may not see (``presence_scope``)."""
+        if self.presence_scope == "all" or not found:
+            return found
+        others = [uid for uid in found if uid != session.uid]
+        shown = self.mailbox.listed_by(session.uid, others) if others else set()
+        return {uid: p for uid, p in found.items() if uid == session.uid or uid in shown}
+
     def contacts(self, session: Session) -> list[tuple[str, bool]]:
-        """List the caller's contacts, each with whether it is online now."""
-        uids = self.mailbox.contacts(session.uid)
+        """List all the caller's contacts, each with whether it is online now."""
+        return self._online(session, self.mailbox.contacts(session.uid))
+
+    def contacts_page(
+        self, session: Session, after: object = None, limit: object = LIST_PAGE_DEFAULT
+    ) -> ContactsPage:
+        """A page of the caller's contacts (uid order), each with whether it is online."""
+        page = _page(self.mailbox.contacts(session.uid), after, limit)
+        return ContactsPage(tuple(self._online(session, list(page.uids))), page.next_after)
+
+    def _online(self, session: Session, uids: list[str]) -> list[tuple[str, bool]]:
         if not uids:
             return []
-        found = self.sessions.presence(uids, self.clock.now_ms())
+        found = self._visible(session, self.sessions.presence(uids, self.clock.now_ms()))
         return [(uid, uid in found and found[uid].online) for uid in uids]
 
     def add_contact(self, session: Session, contact: object) -> None:
-        """Add a known user to the caller's contacts (again is fine)."""
-        self.mailbox.add_contact(session.uid, check_uid(contact))
+        """Add a known user to the caller's contacts (again is fine).
+
+        Raises:
+            TooManyContacts: the list is full (``limits.max_contacts``).
+        """
+        self.mailbox.add_contact(session.uid, check_uid(contact), self.limits.max_contacts)
 
     def remove_contact(self, session: Session, contact: object) -> None:
         """Remove a user from the caller's contacts (absent is fine, unknown is not)."""
@@ -303,6 +378,46 @@ class ChatService:
         if not self.mailbox.known_users([contact]):
             raise UnknownUser(contact)
         self.mailbox.remove_contact(session.uid, contact)
+
+    def blocks(self, session: Session, after: object = None,
+               limit: object = LIST_PAGE_DEFAULT) -> UidPage:
+        """A page of the players the caller takes no messages from, in uid order."""
+        return _page(self.mailbox.blocks(session.uid), after, limit)
+
+    def block(self, session: Session, uid: object) -> None:
+        """Refuse every message from ``uid`` from now on (again is fine).
+
+        Raises:
+            UnknownUser: ``uid`` never logged in.
+            TooManyBlocks: the list is full (``limits.max_blocks``).
+        """
+        self.mailbox.block(session.uid, check_uid(uid), self.limits.max_blocks)
+
+    def unblock(self, session: Session, uid: object) -> None:
+        """Take messages from ``uid`` again (not blocked is fine, unknown is not)."""
+        uid = check_uid(uid)
+        if not self.mailbox.known_users([uid]):
+            raise UnknownUser(uid)
+        self.mailbox.unblock(session.uid, uid)
+
+    def _limit(self, what: str, key: str, rate: RateLimit | None) -> None:
+        """Count one action against ``rate``; raise ``RateLimited`` if it is over.
+
+        A limiter that cannot answer lets the action through, logged and counted
+        (``limiter_failures``): an outage of the limiter must not stop the chat, and
+        the stores behind the action answer for themselves.
+        """
+        if rate is None:
+            return
+        try:
+            wait_ms = self.limiter.hit(key, rate.count, rate.window_ms, self.clock.now_ms())
+        except StorageUnavailable as error:
+            with self._failures_lock:
+                self._limiter_failures += 1
+            log.warning("could not check the %s limit (let through): %s", what, error)
+            return
+        if wait_ms > 0:
+            raise RateLimited(what, wait_ms)
 
     def logout(self, session: Session) -> None:
         """End the session: its token is refused from now on.
@@ -333,3 +448,23 @@ class ChatService:
         self.signals.ping()
         self.mailbox.ping()
         self.auth.ping()
+
+
+@attrs.frozen
+class ContactsPage:
+    """A page of contacts in uid order, each ``(uid, online)``; see ``UidPage``."""
+
+    contacts: tuple[tuple[str, bool], ...]
+    next_after: str | None
+
+
+def _page(uids: list[str], after: object, limit: object) -> UidPage:
+    """The uids of a sorted list after ``after``, at most ``limit`` of them.
+
+    The lists are bounded (``Limits``), so a page is cut here rather than in the
+    store, where collations order uids differently from one database to the next.
+    """
+    start = 0 if after is None else bisect.bisect_right(uids, check_uid(after, "after"))
+    count = check_limit(limit, "limit", LIST_PAGE_MAX)
+    page = tuple(uids[start : start + count])
+    return UidPage(page, page[-1] if start + count < len(uids) else None)

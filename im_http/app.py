@@ -6,8 +6,10 @@ Rules live in ``im_core``; statuses for errors live in ``im_http.errors``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -16,6 +18,7 @@ import falcon.media
 import orjson
 
 from im_core import ChatService, Message, Session
+from im_http.client_address import IpNetwork, client_address
 from im_http.demo_ui import DemoUi
 from im_http.errors import ApiError, install_error_handling
 from im_http.metrics import Metrics
@@ -86,6 +89,12 @@ class _Api:
 
     service: ChatService
     heartbeat_interval: float
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+
+    def address(self, req: falcon.Request) -> str | None:
+        """The client's address (see ``im_http.client_address``)."""
+        return client_address(req.env.get("REMOTE_ADDR"), req.get_header("X-Forwarded-For"),
+                              self.trusted_proxies)
 
     def session(self, req: falcon.Request, command: str) -> Session:
         scheme, _, token = (req.auth or "").partition(" ")
@@ -105,7 +114,8 @@ class Login:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req)
         session = self.api.service.login(
-            body.get("uid"), body.get("game_token"), body.get("client_type")
+            body.get("uid"), body.get("game_token"), body.get("client_type"),
+            self.api.address(req),
         )
         resp.media = {
             "token": str(session.token),
@@ -192,12 +202,50 @@ class Contacts:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         session = self.api.session(req, "contacts")
+        page = self.api.service.contacts_page(session, **_list_page(req))
         resp.media = {
-            "contacts": [
-                {"uid": uid, "online": online}
-                for uid, online in self.api.service.contacts(session)
-            ]
+            "contacts": [{"uid": uid, "online": online} for uid, online in page.contacts],
+            "next_after": page.next_after,
         }
+
+
+def _list_page(req: falcon.Request) -> dict[str, Any]:
+    """``after`` and ``limit`` of a list's page; absent ones leave the core's defaults."""
+    given: dict[str, Any] = {}
+    after = req.get_param("after")
+    if after is not None:
+        given["after"] = after
+    limit = _int_param(req, "limit")
+    if limit is not None:
+        given["limit"] = limit
+    return given
+
+
+@attrs.frozen
+class Blocks:
+    api: _Api
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        session = self.api.session(req, "blocks")
+        page = self.api.service.blocks(session, **_list_page(req))
+        resp.media = {"blocks": [{"uid": uid} for uid in page.uids],
+                      "next_after": page.next_after}
+
+
+@attrs.frozen
+class Block:
+    api: _Api
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
+        read_json(req)
+        session = self.api.session(req, "block")
+        self.api.service.block(session, uid)
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
+        session = self.api.session(req, "unblock")
+        self.api.service.unblock(session, uid)
+        resp.status = falcon.HTTP_204
 
 
 @attrs.frozen
@@ -271,6 +319,8 @@ ROUTES: dict[str, type] = {
     "/v1/presence": PresenceResource,
     "/v1/contacts": Contacts,
     "/v1/contacts/{uid}": Contact,
+    "/v1/blocks": Blocks,
+    "/v1/blocks/{uid}": Block,
     "/v1/logout": Logout,
     "/healthz": Health,
     "/readyz": Ready,
@@ -291,6 +341,9 @@ def install_orjson(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
 
 
+_LOOPBACK = (ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+
+
 def create_app(
     service: ChatService,
     *,
@@ -298,6 +351,7 @@ def create_app(
     metrics: Metrics | None = None,
     access_log: bool = True,
     demo_ui: DemoUi | None = None,
+    trusted_proxies: Iterable[IpNetwork] = _LOOPBACK,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Wire the HTTP API to a ready ``ChatService``; this function only wires.
 
@@ -310,8 +364,10 @@ def create_app(
             ``service``'s signals if not given.
         access_log: write one ``im_http.access`` line per request.
         demo_ui: serve the browser demo page under ``/ui/`` (``--demo-ui``).
+        trusted_proxies: peers whose ``X-Forwarded-For`` names the client
+            (``IM_TRUSTED_PROXIES``; by default the loopback addresses).
     """
-    api = _Api(service, heartbeat_interval)
+    api = _Api(service, heartbeat_interval, tuple(trusted_proxies))
     if metrics is None:
         metrics = Metrics(signals=service.signals,
                           session_ttl_s=service.session_ttl_ms / 1000)

@@ -26,8 +26,10 @@ from im_core import (
     GameAuth,
     InMemoryInboxSignals,
     InMemoryMailbox,
+    InMemoryRateLimiter,
     InMemorySessionStore,
     MailboxRepository,
+    RateLimiter,
     SessionStore,
     SystemClock,
 )
@@ -174,6 +176,18 @@ def _build_signals(settings: Settings) -> InboxSignals:
     return signals
 
 
+def _build_limiter(settings: Settings) -> RateLimiter:
+    """Limits are counted where the sessions are: in the process, or in Redis for all
+    nodes (on the sessions' Redis, under the same namespace)."""
+    url = settings.session_store_url
+    if url == "memory://":
+        return InMemoryRateLimiter()
+    from im_adapters.redis_limits import RedisRateLimiter
+
+    return RedisRateLimiter.from_url(url, timeout=settings.storage_timeout,
+                                     max_connections=settings.pool_size * 2)
+
+
 def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     url = settings.database_url
     if url == "memory://":
@@ -208,6 +222,9 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         signals = _check_answers("session store's pub/sub", settings.session_store_url,
                                  lambda: _build_signals(settings))
         opened.append(signals)
+        limiter = _check_answers("session store", settings.session_store_url,
+                                 lambda: _build_limiter(settings))
+        opened.append(limiter)
         mailbox = _check_answers("database", settings.database_url,
                                  lambda: _build_mailbox(settings, migrate=migrate))
     except BaseException:
@@ -223,10 +240,13 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         signals=signals,
         max_wait_ms=settings.max_wait_ms,
         max_logins_in_flight=settings.max_logins_in_flight,
+        limiter=limiter,
+        limits=settings.limits,
+        presence_scope=settings.presence_scope,
     )
 
     def close() -> None:
-        for port in (signals, sessions, mailbox, auth):
+        for port in (signals, limiter, sessions, mailbox, auth):
             _close(port)
 
     return Built(service, close, dev)

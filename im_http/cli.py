@@ -99,7 +99,8 @@ def _serve(settings: Settings) -> int:
     def load() -> Served:
         built = build_service(settings)
         app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval,
-                         access_log=settings.access_log, demo_ui=demo_ui)
+                         access_log=settings.access_log, demo_ui=demo_ui,
+                         trusted_proxies=settings.trusted_proxies)
         return Served(app, stop=built.service.signals.close, close=built.close)
 
     def listening(host: str, port: int) -> None:

@@ -13,12 +13,16 @@ import falcon
 
 from im_core import (
     AuthUnavailable,
+    Blocked,
     ClientMsgIdReused,
     InvalidCredentials,
     InvalidInput,
     MessageTooLong,
+    RateLimited,
     SessionExpired,
     StorageUnavailable,
+    TooManyBlocks,
+    TooManyContacts,
     UnknownUser,
 )
 
@@ -33,6 +37,7 @@ _CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
     500: "internal_error",
     503: "storage_unavailable",
 }
@@ -57,6 +62,11 @@ _MAPPING: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
                      {"WWW-Authenticate": "Bearer"}),
     UnknownUser: (404, "unknown_user", "Unknown user", None),
     ClientMsgIdReused: (409, "client_msg_id_reused", "client_msg_id reused", None),
+    Blocked: (403, "blocked", "Blocked by the recipient", None),
+    TooManyContacts: (409, "too_many_contacts", "Too many contacts", None),
+    TooManyBlocks: (409, "too_many_blocks", "Too many blocks", None),
+    # Retry-After: the error's own wait (added in _domain_handler).
+    RateLimited: (429, "rate_limited", "Too many requests", None),
     AuthUnavailable: (503, "auth_unavailable", "Game login unavailable",
                       {"Retry-After": "1"}),
     StorageUnavailable: (503, "storage_unavailable", "Storage unavailable",
@@ -82,6 +92,8 @@ def _domain_handler(
             break
     else:  # pragma: no cover - only mapped classes are registered
         raise error
+    if isinstance(error, RateLimited):
+        headers = {"Retry-After": str(error.retry_after_s)}
     if status == 503:
         log.warning("%s %s: %s: %s", req.method, req.path, type(error).__name__, error)
     raise ApiError(status, code, title, _description(error), headers) from error

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from im_core.limits import LIST_PAGE_DEFAULT, LIST_PAGE_MAX
 from im_core.models import (
     BODY_MAX_CHARS,
     HISTORY_LIMIT_DEFAULT,
@@ -31,7 +32,13 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+_RETRY_AFTER = {"Retry-After": {
+    "description": "whole seconds to wait before the same call can succeed (at least 1)",
+    "schema": {"type": "integer", "minimum": 1},
+}}
+
+
+def _errors(*statuses: int, conflict: str | None = None) -> dict[str, Any]:
     words = {
         400: "Invalid request (`invalid_request`).",
         401: "`session_expired` (no, unknown, expired or logged-out token) or, at login, "
@@ -40,14 +47,63 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "`client_msg_id_reused`: the id was used before for another recipient or "
              "body; nothing was stored.",
         413: "`payload_too_large`: body over 4096 characters or request over 64 KiB.",
+        403: "`blocked`: the recipient has blocked the sender; nothing was stored.",
         415: "`unsupported_media_type`: the body is not application/json.",
+        429: "`rate_limited`: too many calls lately; retry after `Retry-After` seconds.",
         503: "`storage_unavailable` or `auth_unavailable`: retry shortly.",
     }
-    return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+    if conflict is not None:
+        words[409] = conflict
+    found = {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+    if "429" in found:
+        found["429"]["headers"] = _RETRY_AFTER
+    return found
 
 
-def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+def _body(schema: dict[str, Any], example: dict[str, Any],
+          required: bool = True) -> dict[str, Any]:
+    return {"required": required,
+            "content": {"application/json": {"schema": schema, "example": example}}}
+
+
+def _uid_path(verb: str) -> list[dict[str, Any]]:
+    return [{"name": "uid", "in": "path", "required": True, "schema": UID, "example": "bob",
+             "description": f"the player to {verb}"}]
+
+
+_PAGE_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "after", "in": "query", "schema": UID, "example": "alice",
+     "description": "the `next_after` of the previous page; absent: the first page"},
+    {"name": "limit", "in": "query", "example": 20,
+     "schema": {"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX,
+                "default": LIST_PAGE_DEFAULT}},
+]
+_NEXT_AFTER = {"oneOf": [UID, {"type": "null"}],
+               "description": "pass as `after` for the next page; `null`: the last page"}
+
+# From login's answer, what the calls that need a known player can use: the token, and
+# the uid, which is a known player (so a fuzzer reaches the logic, not only 404s).
+_AS_LOGGED_IN = {"header.Authorization": "Bearer {$response.body#/token}"}
+_LINKS = {
+    "Heartbeat": {"operationId": "heartbeat", "parameters": _AS_LOGGED_IN},
+    "Send": {"operationId": "send", "parameters": _AS_LOGGED_IN,
+             "requestBody": {"to": "$response.body#/uid", "body": "hello"}},
+    "History": {"operationId": "history",
+                "parameters": {**_AS_LOGGED_IN, "peer": "$response.body#/uid"}},
+    "Presence": {"operationId": "presence",
+                 "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
+    "Contacts": {"operationId": "listContacts", "parameters": _AS_LOGGED_IN},
+    "AddContact": {"operationId": "addContact",
+                   "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
+    "RemoveContact": {"operationId": "removeContact",
+                      "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
+    "Blocks": {"operationId": "listBlocks", "parameters": _AS_LOGGED_IN},
+    "Block": {"operationId": "block",
+              "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
+    "Unblock": {"operationId": "unblock",
+                "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
+    "Logout": {"operationId": "logout", "parameters": _AS_LOGGED_IN},
+}
 
 
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -70,6 +126,7 @@ def openapi_document() -> dict[str, Any]:
                         "invalid_request", "payload_too_large", "unsupported_media_type",
                         "invalid_credentials", "session_expired", "unknown_user",
                         "client_msg_id_reused", "not_found", "method_not_allowed",
+                        "blocked", "too_many_contacts", "too_many_blocks", "rate_limited",
                         "auth_unavailable",
                         "storage_unavailable", "internal_error",
                     ],
@@ -93,6 +150,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths: dict[str, Any] = {
         "/v1/login": {"post": {
+            "operationId": "login",
             "summary": "Log in with the game's credential; returns a session token.",
             "requestBody": _body({
                 "type": "object",
@@ -102,7 +160,8 @@ def openapi_document() -> dict[str, Any]:
                     "game_token": {"type": "string", "minLength": 1},
                     "client_type": {"type": "string", "pattern": r"^[a-z0-9_-]{1,16}$"},
                 },
-            }),
+            }, {"uid": "alice", "game_token": "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl",
+                "client_type": "ios"}),
             "responses": {
                 "200": _json({
                     "type": "object",
@@ -116,11 +175,12 @@ def openapi_document() -> dict[str, Any]:
                         "max_wait": {"type": "number", "description":
                                      "seconds: the longest a heartbeat's `wait` is held"},
                     },
-                }, "A new session."),
-                **_errors(400, 401, 413, 415, 503),
+                }, "A new session.") | {"links": _LINKS},
+                **_errors(400, 401, 413, 415, 429, 503),
             },
         }},
         "/v1/heartbeat": {"post": {
+            "operationId": "heartbeat",
             "summary": "Keep the session alive, delete what `ack` covers, pull the inbox; "
                        "with `wait`, hold until a message arrives (long-poll).",
             "security": _BEARER,
@@ -135,7 +195,7 @@ def openapi_document() -> dict[str, Any]:
                              "description": "seconds to hold the call while the inbox is "
                                             "empty; capped at the login's `max_wait`"},
                 },
-            }, required=False),
+            }, {"ack": None, "limit": 100, "wait": 0}, required=False),
             "responses": {
                 "200": _json({
                     "type": "object",
@@ -146,6 +206,7 @@ def openapi_document() -> dict[str, Any]:
             },
         }},
         "/v1/messages": {"post": {
+            "operationId": "send",
             "summary": "Send a message; a retry with the same client_msg_id stores nothing.",
             "security": _BEARER,
             "requestBody": _body({
@@ -159,21 +220,23 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "null"},
                     ]},
                 },
-            }),
+            }, {"to": "alice", "body": "gg, rematch?", "client_msg_id": "a-1"}),
             "responses": {
                 "201": _json(_ref("Message"), "Stored and delivered to the inbox."),
                 "200": _json(_ref("Message"), "A retry: the message stored earlier."),
-                **_errors(*_AUTHED, 404, 409, 413, 415),
+                **_errors(*_AUTHED, 403, 404, 409, 413, 415, 429),
             },
         }},
         "/v1/messages/history": {"get": {
+            "operationId": "history",
             "summary": "Messages between the caller and `peer`, newest first.",
             "security": _BEARER,
             "parameters": [
-                {"name": "peer", "in": "query", "required": True, "schema": UID},
-                {"name": "before", "in": "query", "schema": MSGID},
-                {"name": "after", "in": "query", "schema": MSGID},
-                {"name": "limit", "in": "query",
+                {"name": "peer", "in": "query", "required": True, "schema": UID,
+                 "example": "bob"},
+                {"name": "before", "in": "query", "schema": MSGID, "example": 1000},
+                {"name": "after", "in": "query", "schema": MSGID, "example": 0},
+                {"name": "limit", "in": "query", "example": 20,
                  "schema": {"type": "integer", "minimum": 1, "maximum": HISTORY_LIMIT_MAX,
                             "default": HISTORY_LIMIT_DEFAULT}},
             ],
@@ -190,10 +253,12 @@ def openapi_document() -> dict[str, Any]:
             },
         }},
         "/v1/presence": {"get": {
+            "operationId": "presence",
             "summary": "Whether users are online.",
             "security": _BEARER,
             "parameters": [{
                 "name": "uid", "in": "query", "required": True, "explode": True,
+                "example": ["alice", "bob"],
                 "schema": {"type": "array", "items": UID, "minItems": 1,
                            "maxItems": PRESENCE_MAX_UIDS},
             }],
@@ -218,48 +283,93 @@ def openapi_document() -> dict[str, Any]:
             },
         }},
         "/v1/contacts": {"get": {
-            "summary": "The caller's contacts, with whether each is online.",
+            "operationId": "listContacts",
+            "summary": "A page of the caller's contacts, with whether each is online.",
             "security": _BEARER,
+            "parameters": _PAGE_PARAMETERS,
             "responses": {
                 "200": _json({
                     "type": "object",
-                    "required": ["contacts"],
+                    "required": ["contacts", "next_after"],
                     "properties": {"contacts": {"type": "array", "items": {
                         "type": "object",
                         "required": ["uid", "online"],
                         "properties": {"uid": UID, "online": {"type": "boolean"}},
-                    }}},
+                    }}, "next_after": _NEXT_AFTER},
                 }, "Contacts, sorted by uid."),
                 **_errors(*_AUTHED),
             },
         }},
         "/v1/contacts/{uid}": {
-            "parameters": [{"name": "uid", "in": "path", "required": True, "schema": UID}],
+            "parameters": _uid_path("add or remove"),
             "put": {
+                "operationId": "addContact",
                 "summary": "Add a contact (idempotent).",
                 "security": _BEARER,
-                "responses": {"204": {"description": "Added."}, **_errors(*_AUTHED, 404)},
+                "responses": {"204": {"description": "Added."}, **_errors(
+                    *_AUTHED, 404, 409, conflict="`too_many_contacts`: the list is full; "
+                    "remove a contact first.")},
             },
             "delete": {
+                "operationId": "removeContact",
                 "summary": "Remove a contact (idempotent).",
                 "security": _BEARER,
                 "responses": {"204": {"description": "Removed."}, **_errors(*_AUTHED, 404)},
             },
         },
+        "/v1/blocks": {"get": {
+            "operationId": "listBlocks",
+            "summary": "A page of the players the caller takes no messages from.",
+            "security": _BEARER,
+            "parameters": _PAGE_PARAMETERS,
+            "responses": {
+                "200": _json({
+                    "type": "object",
+                    "required": ["blocks", "next_after"],
+                    "properties": {"blocks": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["uid"],
+                        "properties": {"uid": UID},
+                    }}, "next_after": _NEXT_AFTER},
+                }, "Blocked players, sorted by uid."),
+                **_errors(*_AUTHED),
+            },
+        }},
+        "/v1/blocks/{uid}": {
+            "parameters": _uid_path("block or unblock"),
+            "put": {
+                "operationId": "block",
+                "summary": "Refuse every message from this player (idempotent).",
+                "security": _BEARER,
+                "responses": {"204": {"description": "Blocked."}, **_errors(
+                    *_AUTHED, 404, 409, conflict="`too_many_blocks`: the list is full; "
+                    "unblock a player first.")},
+            },
+            "delete": {
+                "operationId": "unblock",
+                "summary": "Take messages from this player again (idempotent).",
+                "security": _BEARER,
+                "responses": {"204": {"description": "Unblocked."}, **_errors(*_AUTHED, 404)},
+            },
+        },
         "/v1/logout": {"post": {
+            "operationId": "logout",
             "summary": "End the session; its token is refused afterwards.",
             "security": _BEARER,
             "responses": {"204": {"description": "Logged out."}, **_errors(*_AUTHED)},
         }},
         "/healthz": {"get": {
+            "operationId": "health",
             "summary": "The process is up.",
             "responses": {"200": _json({"type": "object"}, "Up.")},
         }},
         "/readyz": {"get": {
+            "operationId": "ready",
             "summary": "Every port answers.",
             "responses": {"200": _json({"type": "object"}, "Ready."), **_errors(503)},
         }},
         "/openapi.json": {"get": {
+            "operationId": "openapi",
             "summary": "This document.",
             "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
         }},

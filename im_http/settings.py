@@ -9,8 +9,10 @@ raises ``ConfigurationError`` with one line saying which setting and why;
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import attrs
 
 from im_core.errors import ConfigurationError
+from im_core.limits import Limits, PresenceScope, RateLimit
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -53,6 +56,13 @@ _VARIABLES = {
     "game_auth_timeout": "IM_GAME_AUTH_TIMEOUT",
     "max_logins_in_flight": "IM_MAX_LOGINS_IN_FLIGHT",
     "dev_secret_file": "IM_DEV_SECRET_FILE",
+    "rate_sends": "IM_RATE_SENDS",
+    "rate_logins": "IM_RATE_LOGINS",
+    "rate_logins_per_address": "IM_RATE_LOGINS_PER_ADDRESS",
+    "max_contacts": "IM_MAX_CONTACTS",
+    "max_blocks": "IM_MAX_BLOCKS",
+    "presence_scope": "IM_PRESENCE_SCOPE",
+    "trusted_proxies": "IM_TRUSTED_PROXIES",
     "demo_ui": "IM_DEMO_UI",
     "log_level": "IM_LOG_LEVEL",
     "log_format": "IM_LOG_FORMAT",
@@ -66,6 +76,10 @@ LOG_FORMATS = ("text", "json")
 def variable_of(field: str) -> str:
     """The environment variable behind a ``Settings`` field (for ``check-config``)."""
     return _VARIABLES[field]
+
+_DEFAULT_LIMITS = Limits()
+_RATE = re.compile(r"([0-9]{1,7})/([0-9]{1,6}(?:\.[0-9]{1,3})?)s?")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
@@ -137,6 +151,35 @@ def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...],
     return raw
 
 
+def _rate(source: _Source, name: str, default: RateLimit | None) -> RateLimit | None:
+    """``COUNT/SECONDS`` (``20/10s``: 20 at once, then one per half second), or ``off``."""
+    raw = (source.raw(name) or "").strip()
+    if not raw:
+        return default
+    if raw.lower() == "off":
+        return None
+    match = _RATE.fullmatch(raw)
+    count = int(match[1]) if match else 0
+    window_ms = round(float(match[2]) * 1000) if match else 0
+    if count < 1 or window_ms < 1:
+        raise ConfigurationError(
+            f"{source.label(name)} must be COUNT/SECONDS, such as 20/10s, or off"
+        )
+    return RateLimit(count, window_ms)
+
+
+def _networks(source: _Source, name: str, default: str) -> tuple[IpNetwork, ...]:
+    raw = source.raw(name)
+    raw = default if raw is None else raw
+    try:
+        return tuple(ipaddress.ip_network(part.strip())
+                     for part in raw.split(",") if part.strip())
+    except ValueError as error:
+        raise ConfigurationError(
+            f"{source.label(name)} must be addresses or networks, comma-separated: {error}"
+        ) from None
+
+
 def _text(source: _Source, name: str) -> str | None:
     return source.raw(name) or None
 
@@ -186,6 +229,14 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     access_log: bool = True
+    rate_sends: RateLimit | None = _DEFAULT_LIMITS.sends
+    rate_logins: RateLimit | None = _DEFAULT_LIMITS.logins
+    rate_logins_per_address: RateLimit | None = _DEFAULT_LIMITS.logins_per_address
+    max_contacts: int = _DEFAULT_LIMITS.max_contacts
+    max_blocks: int = _DEFAULT_LIMITS.max_blocks
+    presence_scope: PresenceScope = "all"
+    trusted_proxies: tuple[IpNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -247,6 +298,17 @@ class Settings:
             log_format=_choice(src, "IM_LOG_FORMAT", d.log_format, LOG_FORMATS,
                                fold=str.lower),
             access_log=_switch(src, "IM_ACCESS_LOG", d.access_log),
+            rate_sends=_rate(src, "IM_RATE_SENDS", d.rate_sends),
+            rate_logins=_rate(src, "IM_RATE_LOGINS", d.rate_logins),
+            rate_logins_per_address=_rate(src, "IM_RATE_LOGINS_PER_ADDRESS",
+                                          d.rate_logins_per_address),
+            max_contacts=_integer(src, "IM_MAX_CONTACTS", d.max_contacts, low=1,
+                                  high=100_000),
+            max_blocks=_integer(src, "IM_MAX_BLOCKS", d.max_blocks, low=1, high=100_000),
+            presence_scope="contacts" if _choice(
+                src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
+            ) == "contacts" else "all",
+            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
         )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(
@@ -265,6 +327,13 @@ class Settings:
                 "or a waiting player's session lapses while it waits"
             )
         return settings
+
+    @property
+    def limits(self) -> Limits:
+        """The rate limits and list bounds, for the ``ChatService``."""
+        return Limits(sends=self.rate_sends, logins=self.rate_logins,
+                      logins_per_address=self.rate_logins_per_address,
+                      max_contacts=self.max_contacts, max_blocks=self.max_blocks)
 
     @property
     def max_wait_ms(self) -> int:

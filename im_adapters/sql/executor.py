@@ -33,6 +33,7 @@ from im_core.ports import MailboxUnavailable
 
 __all__ = [
     "EXECUTORS",
+    "LOCKED_TRANSACTION",
     "READ",
     "SEND_STATEMENT",
     "SEND_TRANSACTION",
@@ -72,12 +73,15 @@ class Policy:
             the connection is pinged first.
         conflicts: an integrity error is the caller's to resolve (``Conflict``), not
             a failure.
+        locks: the unit takes row locks that must hold until it ends, so it runs in
+            a transaction even where other work runs in autocommit (PostgreSQL).
     """
 
     writes: bool
     one_statement: bool
     repeatable: bool = True
     conflicts: bool = False
+    locks: bool = False
 
     def once(self) -> Policy:
         """This policy for work that must not run twice (it is not idempotent)."""
@@ -90,6 +94,8 @@ WRITE_STATEMENT = Policy(writes=True, one_statement=True)
 """One idempotent write statement."""
 WRITE_TRANSACTION = Policy(writes=True, one_statement=False)
 """Several statements that commit together; idempotent as a whole."""
+LOCKED_TRANSACTION = Policy(writes=True, one_statement=False, locks=True)
+"""``WRITE_TRANSACTION`` whose row locks must hold to the commit, on every database."""
 SEND_STATEMENT = Policy(writes=True, one_statement=True, conflicts=True)
 """A send in one statement; a racing duplicate is the caller's to resolve."""
 SEND_TRANSACTION = Policy(writes=True, one_statement=False, conflicts=True)
@@ -244,12 +250,15 @@ class Runner:
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
         self._autocommit: sa.Engine | None = None
+        self._transactional = engine
         if postgres:
             self._autocommit = (
                 engine
                 if is_autocommit(engine)
                 else engine.execution_options(isolation_level="AUTOCOMMIT")
             )
+            if is_autocommit(engine):
+                self._transactional = engine.execution_options(isolation_level="READ COMMITTED")
 
     def run(self, work: Callable[[Unit], T], policy: Policy) -> T:
         """Run ``work`` as one unit; every database failure is ``MailboxUnavailable``.
@@ -264,6 +273,8 @@ class Runner:
         engine = self.engine
         if policy.one_statement and self._autocommit is not None:
             engine = self._autocommit
+        elif policy.locks:
+            engine = self._transactional
         seconds = engine.get_execution_options().get(TIMEOUT)
         try:
             with _deadline(seconds):

@@ -10,7 +10,8 @@ sees every message to it with a smaller id (it is in the same page, or an earlie
 one), so ``ack = X`` can only delete what it was given. Without the lock, sequences
 and AUTO_INCREMENT let 101 commit, and be pulled and acked, before 100 commits;
 100 would then be deleted unseen. Sends to different recipients never wait for each
-other.
+other. The same lock makes blocking atomic with sending: the send reads ``blocks``
+after taking it, so a send that starts after a block has committed is refused.
 
 The statements are built once, at import time; an instance holds only its engine.
 """
@@ -27,6 +28,7 @@ from im_adapters import ConfigurationError
 from im_adapters.sql import statements as sql
 from im_adapters.sql.engine import create_engine_from_url
 from im_adapters.sql.executor import (
+    LOCKED_TRANSACTION,
     READ,
     SEND_STATEMENT,
     SEND_TRANSACTION,
@@ -39,7 +41,13 @@ from im_adapters.sql.executor import (
     Unit,
 )
 from im_core.models import Inbox, Message
-from im_core.ports import MailboxUnavailable, UnknownUser
+from im_core.ports import (
+    Blocked,
+    MailboxUnavailable,
+    TooManyBlocks,
+    TooManyContacts,
+    UnknownUser,
+)
 
 __all__ = ["SqlMailbox", "conversation_key"]
 
@@ -155,6 +163,8 @@ class SqlMailbox:
             rows = unit.rows(sql.PG_SEND, params)
             if not rows:
                 raise UnknownUser(recipient)
+            if rows.value("created") is None:
+                raise Blocked(recipient)
             return _messages(rows)[0], bool(rows.value("created"))
 
         def in_a_transaction(unit: Unit) -> tuple[Message, bool]:
@@ -166,6 +176,8 @@ class SqlMailbox:
                     return earlier[0], False
             if not locked:
                 raise UnknownUser(recipient)
+            if unit.rows(sql.BARRED, params):  # read under the lock, like the insert
+                raise Blocked(recipient)
             # Portable path only (never the direct executor): MySQL has no RETURNING.
             inserted = unit.connection.execute(sql.INSERT_MESSAGE, params).inserted_primary_key
             assert inserted is not None
@@ -259,23 +271,64 @@ class SqlMailbox:
         )
         return sorted(found)
 
-    def add_contact(self, uid: str, contact: str) -> None:
-        params = {"uid": uid, "contact": contact}
-
-        def work(unit: Unit) -> None:
-            # With an autocommit engine these two run without a transaction, which is
-            # safe: users are never deleted, so what the check saw stays true.
-            known = set(unit.column(sql.KNOWN, {"uids": [uid, contact]}, "uid"))
-            for who in (contact, uid):
-                if who not in known:
-                    raise UnknownUser(who)
-            unit.execute(self._upserts.add_contact, params)
-
-        self._runner.run(work, WRITE_TRANSACTION)
+    def add_contact(self, uid: str, contact: str, max_contacts: int | None = None) -> None:
+        self._add(uid, contact, max_contacts, "contact")
 
     def remove_contact(self, uid: str, contact: str) -> None:
         params = {"uid": uid, "contact": contact}
         self._runner.run(lambda unit: unit.execute(sql.REMOVE_CONTACT, params), WRITE_STATEMENT)
+
+    def listed_by(self, uid: str, owners: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(owners))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            found.update(self._listed_by(uid, wanted[start : start + _CHUNK]))
+        return found
+
+    def _listed_by(self, uid: str, owners: list[str]) -> list[str]:
+        params = {"uid": uid, "owners": owners}
+        return self._runner.run(lambda unit: unit.column(sql.LISTED_BY, params, "owner"), READ)
+
+    def blocks(self, uid: str) -> list[str]:
+        found = self._runner.run(
+            lambda unit: unit.column(sql.BLOCKS, {"uid": uid}, "blocked"), READ
+        )
+        return sorted(found)
+
+    def block(self, uid: str, blocked: str, max_blocks: int | None = None) -> None:
+        self._add(uid, blocked, max_blocks, "blocked")
+
+    def unblock(self, uid: str, blocked: str) -> None:
+        params = {"uid": uid, "blocked": blocked}
+        self._runner.run(lambda unit: unit.execute(sql.REMOVE_BLOCK, params), WRITE_STATEMENT)
+
+    def _add(self, uid: str, other: str, limit: int | None, kind: str) -> None:
+        """Add ``other`` to ``uid``'s contacts (``kind`` "contact") or blocks ("blocked").
+
+        ``uid``'s row is locked first, so two adds to one list run one after the
+        other and the bound holds; users are never deleted, so the check that both
+        are known stays true.
+        """
+        params = {"uid": uid, kind: other}
+        insert, tally, full = (
+            (self._upserts.add_contact, sql.CONTACT_TALLY, TooManyContacts)
+            if kind == "contact"
+            else (self._upserts.block, sql.BLOCK_TALLY, TooManyBlocks)
+        )
+
+        def work(unit: Unit) -> None:
+            known = set(unit.column(sql.KNOWN, {"uids": [uid, other]}, "uid"))
+            for who in (other, uid):
+                if who not in known:
+                    raise UnknownUser(who)
+            if limit is not None:
+                unit.execute(sql.LOCK_USER, {"uid": uid})
+                counts = unit.rows(tally, params)
+                if not counts.value("present") and counts.value("entries") >= limit:
+                    raise full(limit)
+            unit.execute(insert, params)
+
+        self._runner.run(work, LOCKED_TRANSACTION if limit is not None else WRITE_TRANSACTION)
 
     def ping(self) -> None:
         self._runner.run(lambda unit: unit.execute(sql.PING, {}), READ)

@@ -19,17 +19,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from im_adapters.sql.tables import contacts, messages, offline, users
+from im_adapters.sql.tables import blocks, contacts, messages, offline, users
 
 __all__ = [
     "ACK",
+    "BARRED",
+    "BLOCKS",
+    "BLOCK_TALLY",
     "CONTACTS",
+    "CONTACT_TALLY",
     "FIND_SENT",
     "HISTORY",
     "INSERT_MESSAGE",
     "INSERT_OFFLINE",
     "KNOWN",
+    "LISTED_BY",
     "LOCK_RECIPIENT",
+    "LOCK_USER",
     "MARK",
     "MESSAGE_FIELDS",
     "PG_ACK_AND_PULL",
@@ -38,6 +44,7 @@ __all__ = [
     "PULL",
     "PULL_WITH_MARK",
     "RAISE_MARK",
+    "REMOVE_BLOCK",
     "REMOVE_CONTACT",
     "Upserts",
     "upserts",
@@ -132,11 +139,44 @@ CONTACTS = sa.select(contacts.c.contact).where(contacts.c.owner == _UID)
 REMOVE_CONTACT = sa.delete(contacts).where(
     contacts.c.owner == _UID, contacts.c.contact == _param("contact", contacts.c.contact)
 )
+LISTED_BY = sa.select(contacts.c.owner).where(
+    contacts.c.contact == _UID, contacts.c.owner.in_(sa.bindparam("owners", expanding=True))
+)
+"""The ``owners`` that have ``uid`` among their contacts (primary-key lookups)."""
+
+LOCK_USER = sa.select(users.c.uid).where(users.c.uid == _UID).with_for_update()
+"""``uid``'s row, locked: adds to one player's list wait for each other (the bound)."""
+
+BLOCKS = sa.select(blocks.c.blocked).where(blocks.c.owner == _UID)
+REMOVE_BLOCK = sa.delete(blocks).where(
+    blocks.c.owner == _UID, blocks.c.blocked == _param("blocked", blocks.c.blocked)
+)
+BARRED = sa.select(blocks.c.owner).where(
+    blocks.c.owner == _param("recipient", blocks.c.owner),
+    blocks.c.blocked == _param("sender", blocks.c.blocked),
+)
+"""A row if the recipient has blocked the sender."""
+
+
+def _tally(owner: sa.Column[Any], entry: sa.Column[Any], name: str) -> sa.Executable:
+    """How many entries ``uid``'s list holds, and whether ``name`` is one of them."""
+    return sa.select(
+        sa.func.count().label("entries"),
+        sa.func.count(sa.case((entry == _param(name, entry), 1))).label("present"),
+    ).where(owner == _UID)
+
+
+CONTACT_TALLY = _tally(contacts.c.owner, contacts.c.contact, "contact")
+BLOCK_TALLY = _tally(blocks.c.owner, blocks.c.blocked, "blocked")
+
 PING: sa.Select[Any] = sa.select(sa.literal_column("1").label("one"))
 
 
 def _pg_send() -> sa.CompoundSelect[Any]:
     """A whole send in one statement; rows are a message and whether it is new.
+
+    No row: the recipient is unknown. One row of nulls (``created`` null): the
+    recipient has blocked the sender, and nothing was stored.
 
     The INSERT reads its row from the locked ``target``, so the msgid is allocated after
     the recipient's lock is held, as in the portable path. ``earlier`` uses the
@@ -146,6 +186,7 @@ def _pg_send() -> sa.CompoundSelect[Any]:
     """
     target = LOCK_RECIPIENT.cte("target")
     earlier = FIND_SENT.cte("earlier")
+    barred = BARRED.cte("barred")
     values = {
         "conversation": _param("conversation", messages.c.conversation),
         "sender": _param("sender", messages.c.sender),
@@ -159,7 +200,7 @@ def _pg_send() -> sa.CompoundSelect[Any]:
         .from_select(
             list(values),
             sa.select(*(v.label(k) for k, v in values.items())).where(
-                ~sa.exists(earlier.select())
+                ~sa.exists(earlier.select()), ~sa.exists(barred.select())
             ),
         )
         .returning(*_MESSAGE_COLUMNS)
@@ -173,6 +214,8 @@ def _pg_send() -> sa.CompoundSelect[Any]:
     return sa.union_all(
         sa.select(*(stored.c[f] for f in MESSAGE_FIELDS), sa.true().label("created")),
         sa.select(*(earlier.c[f] for f in MESSAGE_FIELDS), sa.false().label("created")),
+        sa.select(*(sa.null().label(f) for f in MESSAGE_FIELDS), sa.null().label("created"))
+        .where(sa.exists(barred.select()), ~sa.exists(earlier.select())),
     ).add_cte(inboxed)
 
 
@@ -225,11 +268,14 @@ PG_ACK_AND_PULL = _pg_ack_and_pull()
 
 
 class Upserts:
-    """The login upsert and the add-if-absent contact insert, in one dialect's words."""
+    """The login upsert and the add-if-absent contact and block inserts, in one
+    dialect's words."""
 
-    def __init__(self, login: sa.Executable, add_contact: sa.Executable) -> None:
+    def __init__(self, login: sa.Executable, add_contact: sa.Executable,
+                 block: sa.Executable) -> None:
         self.login = login
         self.add_contact = add_contact
+        self.block = block
 
 
 def _upserts(dialect: str) -> Upserts:
@@ -243,6 +289,7 @@ def _upserts(dialect: str) -> Upserts:
         "owner": _UID,
         "contact": _param("contact", contacts.c.contact),
     }
+    block_values = {"owner": _UID, "blocked": _param("blocked", blocks.c.blocked)}
     if dialect in ("postgresql", "sqlite"):
         module: Any = postgresql if dialect == "postgresql" else sqlite
         login = module.insert(users).values(login_values)
@@ -254,14 +301,17 @@ def _upserts(dialect: str) -> Upserts:
             },
         )
         contact = module.insert(contacts).values(contact_values).on_conflict_do_nothing()
-        return Upserts(login, contact)
+        block = module.insert(blocks).values(block_values).on_conflict_do_nothing()
+        return Upserts(login, contact, block)
     login = mysql.insert(users).values(login_values)
     login = login.on_duplicate_key_update(
         last_login=login.inserted.last_login, client_type=login.inserted.client_type
     )
     contact = mysql.insert(contacts).values(contact_values)
     contact = contact.on_duplicate_key_update(contact=contact.inserted.contact)
-    return Upserts(login, contact)
+    block = mysql.insert(blocks).values(block_values)
+    block = block.on_duplicate_key_update(blocked=block.inserted.blocked)
+    return Upserts(login, contact, block)
 
 
 _UPSERTS = {name: _upserts(name) for name in ("postgresql", "sqlite", "mysql")}

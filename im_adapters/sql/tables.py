@@ -13,6 +13,8 @@ Choices that matter:
 - ``users.pulled_through`` is the highest msgid a pull has returned to the user (0:
   none): an ack deletes only up to it. It sits beside the inbox so that it commits,
   and survives, with it (docs/architecture.md).
+- ``blocks`` holds ``(owner, blocked)``: ``owner`` takes no messages from
+  ``blocked``. A send reads it under the recipient's lock (``mailbox.py``).
 - On MySQL/MariaDB every table is ``utf8mb4`` with the binary collation
   ``utf8mb4_bin``: the default collations compare case-insensitively (``"Bob" ==
   "bob"``), which would merge distinct users, and ``utf8`` (3-byte) cannot store emoji.
@@ -35,6 +37,7 @@ __all__ = [
     "CONVERSATION_LENGTH",
     "UID_LENGTH",
     "ClientMsgId",
+    "blocks",
     "contacts",
     "messages",
     "metadata",
@@ -93,6 +96,14 @@ contacts = sa.Table(
     metadata,
     sa.Column("owner", sa.String(UID_LENGTH), primary_key=True),
     sa.Column("contact", sa.String(UID_LENGTH), primary_key=True),
+    **_MYSQL,
+)
+
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column("owner", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("blocked", sa.String(UID_LENGTH), primary_key=True),
     **_MYSQL,
 )
 

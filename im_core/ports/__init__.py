@@ -5,7 +5,16 @@ Each module holds one port, its contract (in the docstring) and its errors.
 
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
-from im_core.ports.mailbox import MailboxRepository, MailboxUnavailable, UnknownUser
+from im_core.ports.limits import RateLimiter, RateLimiterUnavailable
+from im_core.ports.mailbox import (
+    Blocked,
+    ListFull,
+    MailboxRepository,
+    MailboxUnavailable,
+    TooManyBlocks,
+    TooManyContacts,
+    UnknownUser,
+)
 from im_core.ports.sessions import SessionStore, SessionStoreUnavailable
 from im_core.ports.signals import (
     INBOX_HINT_TTL_MS,
@@ -19,16 +28,22 @@ __all__ = [
     "INBOX_HINT_TTL_MS",
     "AuthError",
     "AuthUnavailable",
+    "Blocked",
     "Clock",
     "GameAuth",
     "InboxHint",
     "InboxSignals",
     "InvalidCredentials",
+    "ListFull",
     "MailboxRepository",
     "MailboxUnavailable",
+    "RateLimiter",
+    "RateLimiterUnavailable",
     "SessionStore",
     "SessionStoreUnavailable",
     "SignalsUnavailable",
+    "TooManyBlocks",
+    "TooManyContacts",
     "UnknownUser",
     "Waiter",
 ]

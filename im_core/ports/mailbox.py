@@ -13,7 +13,15 @@ from typing import Protocol
 from im_core.errors import StorageUnavailable
 from im_core.models import Inbox, Message
 
-__all__ = ["MailboxRepository", "MailboxUnavailable", "UnknownUser"]
+__all__ = [
+    "Blocked",
+    "ListFull",
+    "MailboxRepository",
+    "MailboxUnavailable",
+    "TooManyBlocks",
+    "TooManyContacts",
+    "UnknownUser",
+]
 
 
 class MailboxUnavailable(StorageUnavailable):
@@ -32,6 +40,44 @@ class UnknownUser(LookupError):
         self.uid = uid
 
 
+class Blocked(PermissionError):
+    """The recipient has blocked the sender: the message was refused and not stored.
+
+    Attributes:
+        recipient: the player who blocked the sender.
+    """
+
+    def __init__(self, recipient: str) -> None:
+        super().__init__(f"{recipient!r} does not take messages from you")
+        self.recipient = recipient
+
+
+class ListFull(ValueError):
+    """A player's list (contacts, blocks) already holds as many entries as allowed.
+
+    Attributes:
+        limit: how many entries the list may hold.
+    """
+
+    what = "list"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the {self.what} list holds at most {limit} players; remove one first")
+        self.limit = limit
+
+
+class TooManyContacts(ListFull):
+    """``add_contact`` of a new contact to a full contact list."""
+
+    what = "contact"
+
+
+class TooManyBlocks(ListFull):
+    """``block`` of a new player on a full block list."""
+
+    what = "block"
+
+
 class MailboxRepository(Protocol):
     """Stores users, contacts, inboxes and history durably.
 
@@ -43,7 +89,11 @@ class MailboxRepository(Protocol):
           atomically (both or neither) and returns ``(message, True)``. If the same
           sender already sent with the same non-null ``client_msg_id``, it stores
           nothing and returns ``(that earlier message, False)``, also when two such
-          sends race. Raises ``UnknownUser`` if the recipient is not known.
+          sends race. Raises ``UnknownUser`` if the recipient is not known, and
+          ``Blocked``, storing nothing, if the recipient has blocked the sender
+          (checked atomically with the store: a send that starts after ``block``
+          returned is refused). A retry of a message stored before the block still
+          returns it.
           msgids are unique, and for each recipient a message never becomes visible
           in the inbox after one with a higher msgid: a cumulative ack is safe.
         - The mailbox keeps, per user, a "pulled through" mark: the highest msgid a
@@ -60,9 +110,16 @@ class MailboxRepository(Protocol):
           between the two users (both directions) with ``after < msgid < before``
           (a ``None`` bound is open), highest msgid first. It stays correct
           whatever the number of messages stored.
-        - ``contacts(uid)`` lists ``uid``'s contacts, sorted by uid;
-          ``add_contact`` is idempotent and raises ``UnknownUser`` for an unknown
-          contact; ``remove_contact`` is idempotent.
+        - ``contacts(uid)`` lists ``uid``'s contacts, sorted by uid (by code point);
+          ``add_contact(uid, contact, max_contacts)`` is idempotent, raises
+          ``UnknownUser`` for an unknown contact and ``TooManyContacts`` when
+          ``contact`` is new and ``uid`` already has ``max_contacts`` (``None``: no
+          bound), also when two adds race; ``remove_contact`` is idempotent.
+        - ``listed_by(uid, owners)`` returns the subset of ``owners`` that have
+          ``uid`` among their contacts.
+        - ``blocks(uid)``, ``block(uid, blocked, max_blocks)`` and
+          ``unblock(uid, blocked)`` do the same for the players ``uid`` takes no
+          messages from (``TooManyBlocks`` for a full list).
         - ``ping()`` returns if the database answers.
         - Every method raises ``MailboxUnavailable`` when the database cannot
           answer, leaving nothing half-written.
@@ -89,8 +146,16 @@ class MailboxRepository(Protocol):
 
     def contacts(self, uid: str) -> list[str]: ...
 
-    def add_contact(self, uid: str, contact: str) -> None: ...
+    def add_contact(self, uid: str, contact: str, max_contacts: int | None = None) -> None: ...
 
     def remove_contact(self, uid: str, contact: str) -> None: ...
+
+    def listed_by(self, uid: str, owners: Iterable[str]) -> set[str]: ...
+
+    def blocks(self, uid: str) -> list[str]: ...
+
+    def block(self, uid: str, blocked: str, max_blocks: int | None = None) -> None: ...
+
+    def unblock(self, uid: str, blocked: str) -> None: ...
 
     def ping(self) -> None: ...

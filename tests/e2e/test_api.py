@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from im_core import Limits
 from im_core.models import HISTORY_LIMIT_DEFAULT, PULL_LIMIT_DEFAULT
 from tests.e2e.conftest import ApiClient, Stack
 
@@ -235,6 +236,7 @@ def test_without_a_limit_heartbeat_and_history_use_the_cores_defaults(
     memory_stack: Stack,
 ) -> None:
     api = memory_stack.api
+    memory_stack.service.limits = Limits(sends=None)
     alice, bob = api.login("alice"), api.login("bob")
     for i in range(PULL_LIMIT_DEFAULT + 1):
         api.send(alice, "bob", f"m{i}")

@@ -51,6 +51,7 @@ def test_upgrading_twice_changes_nothing(engine: sa.Engine) -> None:
         "alembic_version",
         "users",
         "contacts",
+        "blocks",
         "messages",
         "offline",
     }

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from im_adapters.sql import SqlMailbox, create_engine_from_url
 from im_core.models import Message
-from im_core.ports import MailboxUnavailable
+from im_core.ports import MailboxUnavailable, TooManyContacts
 
 DATABASES = [
     pytest.param("sqlite"),
@@ -144,3 +144,21 @@ def test_a_send_waits_only_for_sends_to_the_same_recipient(mailbox: SqlMailbox) 
         slow.dispose()
     assert mailbox.pull("busy", None, 10).messages == ()
     assert mailbox.history("alice", "busy", None, None, 10) == []
+
+
+def test_racing_adds_to_one_contact_list_never_pass_its_bound(mailbox: SqlMailbox) -> None:
+    uids = [f"friend{i}" for i in range(12)]
+    for uid in ["owner", *uids]:
+        mailbox.record_login(uid, "pc", 1)
+
+    def add(uid: str) -> bool:
+        try:
+            mailbox.add_contact("owner", uid, 5)
+        except TooManyContacts:
+            return False
+        return True
+
+    with ThreadPoolExecutor(len(uids)) as pool:
+        added = list(pool.map(add, uids))
+    assert sum(added) == 5
+    assert len(mailbox.contacts("owner")) == 5

@@ -35,6 +35,7 @@ from im_core import (
     InMemoryGameAuth,
     InMemoryMailbox,
     InMemorySessionStore,
+    Limits,
     MailboxRepository,
     ManualClock,
     Message,
@@ -75,7 +76,9 @@ class ChatMachine(RuleBasedStateMachine):
         self.auth = InMemoryGameAuth()
         store, mailbox = self.make_ports()
         self.store, self.mailbox = store, mailbox
-        self.service = ChatService(store, mailbox, self.auth, self.clock, session_ttl_ms=TTL)
+        # The model has no rate limits (their own tests are in test_abuse_limits).
+        self.service = ChatService(store, mailbox, self.auth, self.clock, session_ttl_ms=TTL,
+                                   limits=Limits(sends=None, logins=None))
         # The model.
         self.known: set[str] = set()
         self.expires: dict[str, int] = {}  # wire token -> expiry; absent = dead

@@ -83,3 +83,38 @@ def test_the_longest_wait_must_be_shorter_than_the_session_ttl() -> None:
 def test_the_retired_threads_setting_is_refused_with_what_replaces_it() -> None:
     with pytest.raises(ConfigurationError, match="IM_POOL_SIZE"):
         Settings.from_env({"IM_THREADS": "8"})
+
+
+def test_the_abuse_limits_default_to_the_cores() -> None:
+    from im_core import Limits
+
+    settings = Settings.from_env({})
+    assert settings.limits == Limits()
+    assert settings.presence_scope == "all"
+    assert [str(n) for n in settings.trusted_proxies] == ["127.0.0.1/32", "::1/128"]
+
+
+def test_rate_limits_read_as_count_per_seconds_or_off() -> None:
+    from im_core import RateLimit
+
+    settings = Settings.from_env({"IM_RATE_SENDS": "5/1.5s", "IM_RATE_LOGINS": "off",
+                                  "IM_RATE_LOGINS_PER_ADDRESS": "300/60",
+                                  "IM_MAX_CONTACTS": "50", "IM_PRESENCE_SCOPE": "contacts",
+                                  "IM_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7"})
+    assert settings.limits.sends == RateLimit(5, 1500)
+    assert settings.limits.logins is None
+    assert settings.limits.logins_per_address == RateLimit(300, 60_000)
+    assert settings.limits.max_contacts == 50
+    assert settings.presence_scope == "contacts"
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.168.1.7/32"]
+    assert Settings.from_env({"IM_TRUSTED_PROXIES": ""}).trusted_proxies == ()
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("IM_RATE_SENDS", "20"), ("IM_RATE_SENDS", "0/10s"), ("IM_RATE_LOGINS", "10/0s"),
+    ("IM_PRESENCE_SCOPE", "friends"), ("IM_TRUSTED_PROXIES", "nginx"),
+    ("IM_MAX_CONTACTS", "0"),
+])
+def test_a_malformed_abuse_setting_is_refused_naming_it(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env({variable: value})
