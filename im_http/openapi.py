@@ -374,6 +374,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
         }},
         "/metrics": {"get": {
+            "operationId": "metrics",
             "summary": "Prometheus metrics of every worker (docs/operations.md).",
             "responses": {"200": {
                 "description": "The Prometheus text exposition format.",
