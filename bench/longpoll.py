@@ -62,6 +62,8 @@ __all__ = ["HttpConn", "idle_cost", "latency_stats", "measure_longpoll", "raise_
 SETTLE_S = 0.1
 """A waiter is sent to only once its heartbeat has been out this long (so it is held)."""
 LIMIT = 100
+RETRY_S = 1.0
+"""After a failed heartbeat a waiter waits this long before the next, as a client would."""
 LOGIN_CONCURRENCY = 48
 SENDER_CONNECTIONS = 4  # per node
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.I)
@@ -249,13 +251,13 @@ class LongPoll:
                     w.out_since = None
                     t.error(t.waiter_errors, _error_name(e))
                     conn.close()
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(RETRY_S)
                     continue
                 now = time.perf_counter()
                 w.out_since = None
                 if status != 200:
                     t.error(t.waiter_errors, f"http {status}")
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(RETRY_S)
                     continue
                 try:
                     self._read_answer(w, data, now)
@@ -489,7 +491,7 @@ async def _two_nodes(ports: list[int], secret: str, count: int, seconds: float,
 
 
 async def _one_node(port: int, pid: int, secret: str, count: int,
-                    seconds: float) -> dict[str, Any]:
+                    seconds: float, workers: int) -> dict[str, Any]:
     uids = _uids("lpb", count)
     send_uids = _uids("lpb-sender", SENDER_CONNECTIONS)
     t0 = time.perf_counter()
@@ -515,16 +517,19 @@ async def _one_node(port: int, pid: int, secret: str, count: int,
         await poll.stop()
     out = poll.summary() | phase
     out.update(held_at_start=held, rss_before=rss_before, rss_after=rss_after,
-               rss_per_waiter=(rss_after - rss_before) / count, login_rate=count / login_s)
+               rss_per_waiter=(rss_after - rss_before) / count, login_rate=count / login_s,
+               workers=workers)
     return out
 
 
 def measure_longpoll(procs: Processes, env: dict[str, str], workdir: Path, secret: str,
                      waiters: Sequence[int], seconds: float, plain_file: Path | None,
-                     duration: float, rounds: int, two_nodes: bool) -> dict[str, Any]:
+                     duration: float, rounds: int, two_nodes: bool,
+                     one_node_workers: int = 1) -> dict[str, Any]:
     """The long-poll runs: for each count in ``waiters``, the smallest on two nodes (if
-    ``two_nodes``) and every count of more than 1,000 (or all, without two nodes) on
-    one node. ``plain_file``: wrk's tokens for the plain heartbeats."""
+    ``two_nodes``; one worker each) and every count of more than 1,000 (or all, without
+    two nodes) on one node (``one_node_workers`` gevent workers on one port).
+    ``plain_file``: wrk's tokens for the plain heartbeats."""
     limit = raise_nofile()
     log(f"long-poll: client open-file limit {limit}")
     result: dict[str, Any] = {"max_wait": LONGPOLL_MAX_WAIT, "rate": LONGPOLL_RATE,
@@ -549,9 +554,10 @@ def measure_longpoll(procs: Processes, env: dict[str, str], workdir: Path, secre
         counts = [c for c in counts if c > 1000]
     result["one_node"] = []
     for count in counts:
-        port, proc = start_node(procs, env, workdir)
+        port, proc = start_node(procs, env, workdir, one_node_workers)
         try:
-            one = asyncio.run(_one_node(port, proc.pid, secret, count, seconds))
+            one = asyncio.run(_one_node(port, proc.pid, secret, count, seconds,
+                                        one_node_workers))
         finally:
             procs.stop(proc)
         log(f"long-poll one node, {count} waiters: {_brief(one)}")

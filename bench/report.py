@@ -128,15 +128,16 @@ def longpoll_report(lp: dict[str, Any]) -> str:
         n = one["waiters"]
         held_ok = (one["open_min"] == n and one["held_at_start"] == n and
                    not one["waiter_errors"])
-        out.append(f"| {n:,} waiters on one node: connections | open throughout: at least "
+        node = f"one node (`--workers {one.get('workers', 1)}`)"
+        out.append(f"| {n:,} waiters on {node}: connections | open throughout: at least "
                    f"{one['open_min']:,} of {n:,}; heartbeats out: {one['held_at_start']:,} "
                    f"once all started, {one['held_min']:,}..{one['held_max']:,} while sending "
                    f"| every connection held, no refusal, reset or error | {check(held_ok)} |")
         text, ok = _intact(one)
-        out.append(f"| messages, {n:,} waiters on one node | {text} | none lost, duplicated "
+        out.append(f"| messages, {n:,} waiters on {node} | {text} | none lost, duplicated "
                    f"or failed | {check(ok)} |")
         p99_target = LONGPOLL_P99_TARGETS["one_node"]
-        out.append(f"| delivery latency, {n:,} waiters on one node | {_lat(one['latency'])} "
+        out.append(f"| delivery latency, {n:,} waiters on {node} | {_lat(one['latency'])} "
                    f"| p99 < {p99_target:g} ms | {check(one['latency']['p99'] < p99_target)} |")
         out.append(f"| server memory, {n:,} waiters | RSS {fmt(one['rss_before'] / 2**20)} -> "
                    f"{fmt(one['rss_after'] / 2**20)} MiB: **{fmt(one['rss_per_waiter'] / 1024, 1)}"

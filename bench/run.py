@@ -98,7 +98,8 @@ def run_backend(name: str, args: argparse.Namespace, procs: Processes) -> dict[s
                 result["longpoll"] = measure_longpoll(
                     procs, env, workdir, secret, args.waiters, args.longpoll_seconds,
                     players.files["heartbeat_empty"], args.duration, args.rounds,
-                    two_nodes=backend.session_url != "memory://")
+                    two_nodes=backend.session_url != "memory://",
+                    one_node_workers=args.workers if backend.session_url != "memory://" else 1)
             result.update(server_warnings(workdir))
             procs.stop_all()
     finally:
