@@ -13,7 +13,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from bench.settings import MARIADB_SERVER, POSTGRES_SERVER, REDIS_DB, REDIS_SERVER, ROOT, WRK
+from bench.settings import MARIADB_SERVER, POSTGRES_SERVER, REDIS_SERVER, ROOT, WRK
 
 __all__ = ["git_state", "machine", "versions"]
 
@@ -74,7 +74,8 @@ def versions(backends: list[str], start: tuple[str, str]) -> dict[str, str]:
         found["im-server commit"] = (f"{start_label} at the start, {end} at the end: THE "
                                      f"SERVER'S CODE CHANGED DURING THE RUN")
     found["python"] = platform.python_version()
-    for dist in ("falcon", "waitress", "redis", "hiredis", "sqlalchemy", "psycopg", "pymysql"):
+    for dist in ("falcon", "gunicorn", "gevent", "redis", "hiredis", "sqlalchemy", "psycopg",
+                 "pymysql"):
         with contextlib.suppress(Exception):
             found[dist] = version(dist)
     with contextlib.suppress(Exception):
@@ -89,7 +90,7 @@ def versions(backends: list[str], start: tuple[str, str]) -> dict[str, str]:
         with contextlib.suppress(Exception):
             import redis
 
-            c = redis.Redis.from_url(f"{REDIS_SERVER}/{REDIS_DB}", socket_timeout=2)
+            c = redis.Redis.from_url(f"{REDIS_SERVER}/0", socket_timeout=2)  # INFO only
             found["Redis server"] = c.info("server")["redis_version"]
             c.close()
     for label, url, query in (("PostgreSQL", POSTGRES_SERVER, "SHOW server_version"),

@@ -157,27 +157,27 @@ class Measurer:
         return found
 
     def measure_workers(self, backend: Backend, env: dict[str, str], workdir: Path,
-                        players: Players, im_port: int, bare_port: int) -> dict[str, Any]:
-        """Heartbeat (empty inbox) on N im-server processes, each on its own port, each
-        loaded by its own wrk (side by side); the same for N bare apps."""
+                        players: Players) -> dict[str, Any]:
+        """Heartbeat (empty inbox) on one im-server with ``--workers N`` on one port,
+        loaded by the same wrk as the one-process runs; the bare app likewise."""
         n = self.args.workers
-        extra = [start_pair(self.procs, env, workdir) for _ in range(n - 1)]
-        im_ports = [im_port] + [e[0] for e in extra]
-        bare_ports = [bare_port] + [e[1] for e in extra]
+        im_port, bare_port, server, bare_proc = start_pair(self.procs, env, workdir, n)
         bare_args = [str(players.files["heartbeat_empty"])]
         sc_args = [str(players.files["heartbeat_empty"])]
-        run_wrk(bare_ports, "bare", bare_args, 1)
-        run_wrk(im_ports, "heartbeat_empty", sc_args, 1)
+        run_wrk([bare_port], "bare", bare_args, 1)
+        run_wrk([im_port], "heartbeat_empty", sc_args, 1)
         pairs = []
-        for r in range(self.args.rounds):
-            bare = run_wrk(bare_ports, "bare", bare_args, self.args.duration)
-            run = run_wrk(im_ports, "heartbeat_empty", sc_args, self.args.duration)
-            pairs.append(Pairing(bare, run))
-            log(f"{backend.name} workers={n} round {r + 1}: heartbeat {run.rps:.0f} req/s "
-                f"p99 {run.p99:.2f} ms | bare {bare.rps:.0f} req/s | "
-                f"ratio {run.rps / bare.rps:.2f}")
-        for e in extra:
-            self.procs.stop(e[2])
+        try:
+            for r in range(self.args.rounds):
+                bare = run_wrk([bare_port], "bare", bare_args, self.args.duration)
+                run = run_wrk([im_port], "heartbeat_empty", sc_args, self.args.duration)
+                pairs.append(Pairing(bare, run))
+                log(f"{backend.name} --workers {n} round {r + 1}: heartbeat {run.rps:.0f} "
+                    f"req/s p99 {run.p99:.2f} ms | bare {bare.rps:.0f} req/s | "
+                    f"ratio {run.rps / bare.rps:.2f}")
+        finally:
+            self.procs.stop(server)
+            self.procs.stop(bare_proc)
         out = summary(pairs)
         out["workers"] = n
         return out

@@ -17,7 +17,6 @@ from typing import Any
 from bench.settings import (
     MEMORY_SESSIONS,
     PY,
-    REDIS_DB,
     REDIS_MEMORY_SESSIONS,
     REDIS_SERVER,
     ROOT,
@@ -92,12 +91,14 @@ def measure_redis_memory() -> dict[str, Any]:
     """Bytes of Redis ``used_memory`` per session created by ``RedisSessionStore``."""
     import redis
 
+    from bench.stores import claim_redis_db, release_redis_db
     from im_adapters.redis_sessions import RedisSessionStore
     from im_core.models import Session, SessionToken
     from im_core.service import new_session_secret
 
     namespace = f"imbench-mem-{secrets.token_hex(3)}"
-    client = redis.Redis.from_url(f"{REDIS_SERVER}/{REDIS_DB}", socket_timeout=5)
+    db = claim_redis_db()
+    client = redis.Redis.from_url(f"{REDIS_SERVER}/{db}", socket_timeout=5)
     store = RedisSessionStore(client, namespace)
     try:
         before = int(client.info("memory")["used_memory"])
@@ -113,6 +114,7 @@ def measure_redis_memory() -> dict[str, Any]:
         for start in range(0, len(batch), 1000):
             client.delete(*batch[start:start + 1000])
         client.close()
+        release_redis_db(db)
 
 
 if __name__ == "__main__":

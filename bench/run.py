@@ -1,19 +1,23 @@
 """The benchmark: the IM's throughput and latency as a share of its own HTTP stack's limit.
 
     .venv/bin/python -m bench.run [--backend embedded|redis-postgres|redis-mariadb|all]
-        [--rounds N] [--duration S] [--workers N] [--scale] [--profile] [--write-docs]
+        [--rounds N] [--duration S] [--workers N] [--scenarios a,b,...,longpoll]
+        [--waiters 1000,10000] [--scale] [--profile] [--write-docs]
 
-For each backend it starts, on loopback, ``im-server serve`` (8 waitress threads) and
-``bench/bare_app.py`` (a Falcon app with one JSON-in/JSON-out resource, same waitress
-settings) as subprocesses, logs in a few hundred distinct players, then loads both with
-``wrk -t2 -c32 --latency`` in alternating runs (bare, scenario, bare, scenario...) so
-that drift hits both alike. A scenario's figure is the median over rounds of its
-per-round ratio to the bare run just before it. See docs/performance.md for what each
+For each backend it starts, on loopback, ``im-server serve`` (gunicorn, one gevent
+worker) and ``bench/bare_app.py`` (a Falcon app with one JSON-in/JSON-out resource,
+served the same way) as subprocesses, logs in a few hundred distinct players, then
+loads both with ``wrk -t2 -c32 --latency`` in alternating runs (bare, scenario, bare,
+scenario...) so that drift hits both alike. A scenario's figure is the median over
+rounds of its per-round ratio to the bare run just before it. ``--workers N`` reruns
+the empty heartbeat on ``im-server serve --workers N`` (and the bare app likewise).
+The ``longpoll`` scenario (``bench/longpoll.py``) holds many waiting heartbeats and
+measures how fast a message reaches them. See docs/performance.md for what each
 scenario measures and why.
 
 Everything it starts it stops (try/finally, also on Ctrl-C and SIGTERM); scratch
-databases are dropped; in Redis it uses a database number of its own (``REDIS_DB``)
-and deletes only its own ``im:*`` keys there.
+databases are dropped; in Redis it claims an empty database of its own and deletes
+only its own ``im:*`` keys there.
 
 This module is the command line and the order of the steps; each step is a module of
 its own in ``bench/`` (processes, servers, stores, players, seed, wrk, measure,
@@ -23,6 +27,7 @@ profile, explain, memory, environment, report).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
@@ -36,6 +41,7 @@ from typing import Any
 from bench.environment import git_state
 from bench.explain import explain
 from bench.log import log
+from bench.longpoll import measure_longpoll
 from bench.measure import Measurer
 from bench.memory import measure_memory, measure_redis_memory, memory_probe
 from bench.players import Client, prepare_players
@@ -43,7 +49,7 @@ from bench.processes import Processes
 from bench.report import report, write_docs
 from bench.seed import scale_fill
 from bench.servers import migrate, server_env, start_pair
-from bench.settings import BACKENDS, SCALE_SCENARIOS, SCENARIOS
+from bench.settings import BACKENDS, LONGPOLL_WAITERS, SCALE_SCENARIOS, SCENARIOS
 from bench.stores import backend_context
 
 __all__ = ["main", "run_backend"]
@@ -52,7 +58,7 @@ __all__ = ["main", "run_backend"]
 def run_backend(name: str, args: argparse.Namespace, procs: Processes) -> dict[str, Any]:
     """Every measurement the command line asked for, on one backend."""
     measurer = Measurer(args, procs)
-    result: dict[str, Any] = {"backend": name}
+    result: dict[str, Any] = {"backend": name, "scenarios": {}}
     workdir = Path(tempfile.mkdtemp(prefix=f"im-bench-{name}-"))
     try:
         with backend_context(name, workdir) as backend:
@@ -60,17 +66,19 @@ def run_backend(name: str, args: argparse.Namespace, procs: Processes) -> dict[s
             env = server_env(backend, secret, workdir)
             if backend.database_url is not None:
                 migrate(env, workdir)
-            im_port, bare_port, server = start_pair(procs, env, workdir)
+            result["redis_db"] = backend.redis_db
+            im_port, bare_port, server, _ = start_pair(procs, env, workdir)
             players = prepare_players(Client(im_port), secret, workdir, args.players,
                                       backend.direct_url)
-            result["scenarios"] = measurer.measure(backend, players, [im_port], [bare_port],
-                                                   args.scenarios, server_pid=server.pid,
-                                                   workdir=workdir)
+            if args.scenarios:
+                result["scenarios"] = measurer.measure(backend, players, [im_port],
+                                                       [bare_port], args.scenarios,
+                                                       server_pid=_worker_pid(server.pid),
+                                                       workdir=workdir)
             if "heartbeat_empty" not in args.scenarios:
                 pass
             elif args.workers > 1 and backend.session_url != "memory://":
-                result["workers"] = measurer.measure_workers(backend, env, workdir, players,
-                                                             im_port, bare_port)
+                result["workers"] = measurer.measure_workers(backend, env, workdir, players)
             elif args.workers > 1:
                 result["workers_note"] = ("embedded keeps sessions in process memory: "
                                           "one process by design, --workers not run")
@@ -84,6 +92,14 @@ def run_backend(name: str, args: argparse.Namespace, procs: Processes) -> dict[s
                       f"{result['explain']}\n", flush=True)
                 result["scale"] = measurer.measure(backend, players, [im_port], [bare_port],
                                                    SCALE_SCENARIOS, workdir=workdir)
+            procs.stop_all()
+            if args.longpoll:
+                log(f"long-poll: waiters {', '.join(map(str, args.waiters))}")
+                result["longpoll"] = measure_longpoll(
+                    procs, env, workdir, secret, args.waiters, args.longpoll_seconds,
+                    players.files["heartbeat_empty"], args.duration, args.rounds,
+                    two_nodes=backend.session_url != "memory://",
+                    one_node_workers=args.workers if backend.session_url != "memory://" else 1)
             result.update(server_warnings(workdir))
             procs.stop_all()
     finally:
@@ -92,14 +108,20 @@ def run_backend(name: str, args: argparse.Namespace, procs: Processes) -> dict[s
     return result
 
 
+def _worker_pid(master: int) -> int:
+    """The gunicorn worker under ``master`` (what py-spy must watch), or ``master``."""
+    with contextlib.suppress(OSError, ValueError):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+    return master
+
+
 def server_warnings(workdir: Path) -> dict[str, Any]:
     """What the im-server logs in ``workdir`` warned about, for the report."""
     logs = "".join(p.read_text(errors="replace") for p in workdir.glob("im-*.log"))
-    queue = [ln for ln in logs.splitlines() if "Task queue depth" in ln]
-    lines = [ln for ln in logs.splitlines() if "Task queue depth" not in ln
-             and re.search(r"WARNING|ERROR|Traceback", ln)]
-    return {"queue_warnings": len(queue), "server_warnings": len(lines),
-            "server_warning_sample": lines[:5]}
+    lines = [ln for ln in logs.splitlines() if re.search(r"WARNING|ERROR|Traceback", ln)]
+    return {"server_warnings": len(lines), "server_warning_sample": lines[:5]}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -112,8 +134,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="im-server processes for the multi-process heartbeat run "
                              "(default: the number of cores; 1 skips it)")
     parser.add_argument("--players", type=int, default=400, help="players per scenario")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help="comma-separated subset of: " + ", ".join(SCENARIOS))
+    parser.add_argument("--scenarios", default=",".join((*SCENARIOS, "longpoll")),
+                        help="comma-separated subset of: " + ", ".join(SCENARIOS)
+                        + ", longpoll")
+    parser.add_argument("--waiters", default=",".join(map(str, LONGPOLL_WAITERS)),
+                        help="long-poll: waiting players; the smallest count runs on two "
+                             "nodes (Redis backends), every count above 1,000 on one node")
+    parser.add_argument("--longpoll-seconds", type=float, default=10.0,
+                        help="long-poll: seconds of sending per set-up")
     parser.add_argument("--scale", action="store_true",
                         help="also fill 1,000,000 history and 100,000 inbox rows and rerun")
     parser.add_argument("--profile", action="store_true",
@@ -122,9 +150,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write the results to docs/performance.md")
     parser.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.scenarios = tuple(k for k in SCENARIOS if k in args.scenarios.split(","))
-    if not args.scenarios:
-        parser.error("--scenarios names none of: " + ", ".join(SCENARIOS))
+    named = args.scenarios.split(",")
+    args.scenarios = tuple(k for k in SCENARIOS if k in named)
+    args.longpoll = "longpoll" in named
+    if not args.scenarios and not args.longpoll:
+        parser.error("--scenarios names none of: " + ", ".join(SCENARIOS) + ", longpoll")
+    try:
+        args.waiters = sorted({int(w) for w in args.waiters.split(",") if w})
+    except ValueError:
+        parser.error("--waiters: comma-separated numbers")
+    if not args.memory_probe and (not args.waiters or not all(
+            1 <= w <= 10_000 for w in args.waiters) or not 1 <= args.longpoll_seconds <= 60):
+        parser.error("--waiters 1..10000 each, --longpoll-seconds 1..60")
     if not args.memory_probe and (not 1 <= args.rounds <= 50 or not 1 <= args.duration <= 120
                                   or not 1 <= args.workers <= 16):
         parser.error("--rounds 1..50, --duration 1..120, --workers 1..16")

@@ -1,7 +1,8 @@
 """The two servers under load: ``im-server serve`` and the bare yardstick app.
 
-Both run as subprocesses with the same waitress settings; the im-server gets its
-settings from a clean environment (no ``IM_*`` from the caller's shell).
+Both run as subprocesses served the same way (``im_http.server.serve``: gunicorn, gevent
+workers, ``--workers N`` on one port); the im-server gets its settings from a clean
+environment (no ``IM_*`` from the caller's shell).
 """
 
 from __future__ import annotations
@@ -47,16 +48,19 @@ def migrate(env: dict[str, str], workdir: Path) -> None:
         raise RuntimeError(f"im-server migrate failed:\n{done.stdout}\n{done.stderr}")
 
 
-def start_pair(procs: Processes, env: dict[str, str],
-               workdir: Path) -> tuple[int, int, subprocess.Popen[bytes]]:
-    """Start one im-server and one bare app; return their ports and the server."""
+def start_pair(procs: Processes, env: dict[str, str], workdir: Path, workers: int = 1
+               ) -> tuple[int, int, subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """Start one im-server and one bare app, each with ``workers`` worker processes on
+    its port; return their ports and both processes (the im-server first)."""
     im_port, bare_port = free_port(), free_port()
     im_log = workdir / f"im-{im_port}.log"
-    server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(im_port)],
+    server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(im_port),
+                          "--workers", str(workers)],
                          env=env, cwd=workdir, log_path=im_log)
     bare_log = workdir / f"bare-{bare_port}.log"
-    bare = procs.start([PY, "-m", "bench.bare_app", "--port", str(bare_port)],
+    bare = procs.start([PY, "-m", "bench.bare_app", "--port", str(bare_port),
+                        "--workers", str(workers)],
                        env=env, cwd=ROOT, log_path=bare_log)
     wait_http(im_port, server, im_log)
     wait_http(bare_port, bare, bare_log)
-    return im_port, bare_port, server
+    return im_port, bare_port, server, bare

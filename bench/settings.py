@@ -17,13 +17,21 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_P99_TARGET",
     "HISTORY_DEPTH",
+    "LONGPOLL_MAX_CONNECTIONS",
+    "LONGPOLL_MAX_WAIT",
+    "LONGPOLL_P50_TARGET",
+    "LONGPOLL_P99_TARGETS",
+    "LONGPOLL_PLAIN_TARGET",
+    "LONGPOLL_RATE",
+    "LONGPOLL_WAITERS",
     "LUA",
     "MARIADB_SERVER",
     "MEMORY_SESSIONS",
     "PAGE",
+    "POOL_SIZE",
     "POSTGRES_SERVER",
     "PY",
-    "REDIS_DB",
+    "REDIS_DBS",
     "REDIS_MEMORY_SESSIONS",
     "REDIS_SERVER",
     "ROOT",
@@ -36,7 +44,6 @@ __all__ = [
     "SESSION_BYTES_TARGET",
     "SESSION_TTL",
     "TARGETS",
-    "THREADS",
     "WORKERS_TARGET",
     "WRK",
     "WRK_THREADS",
@@ -48,12 +55,13 @@ PY = sys.executable
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 REDIS_SERVER = "redis://127.0.0.1:6379"
-REDIS_DB = 14
-"""Redis database the benchmark uses; only its ``im:*`` keys are ever deleted."""
+REDIS_DBS = tuple(range(1, 14))
+"""Redis databases a run may claim (an empty one, at random); only its ``im:*`` keys
+are ever deleted. Database 0 is left alone, 14 and 15 to the tests."""
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MARIADB_SERVER = "mysql+pymysql://root@127.0.0.1:3306/mysql"
 
-THREADS = 8
+POOL_SIZE = 16  # im-server's default IM_POOL_SIZE: database connections per worker
 CONNECTIONS = 32
 WRK_THREADS = 2
 HEARTBEAT_INTERVAL = 2.0
@@ -88,3 +96,13 @@ DESCRIPTIONS = {
     "history": "GET history page of 20",
     "login": "POST /v1/login (JWT game token)",
 }
+
+LONGPOLL_WAITERS = (1_000, 10_000)
+"""Waiting players: the smallest count on two nodes, the larger ones on one node."""
+LONGPOLL_MAX_WAIT = 8.0
+"""IM_MAX_WAIT of the long-poll nodes: the default max_wait with the default 10 s TTL."""
+LONGPOLL_MAX_CONNECTIONS = 12_000  # per worker: 10,000 waiters + the sender + spare
+LONGPOLL_RATE = 100.0  # messages a second the sender sends to waiting players
+LONGPOLL_P50_TARGET = 10.0  # ms, two nodes
+LONGPOLL_P99_TARGETS = {"two_nodes": 50.0, "one_node": 200.0}  # ms
+LONGPOLL_PLAIN_TARGET = 3.0  # plain heartbeat p99 while waiters wait / with nobody waiting

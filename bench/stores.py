@@ -1,21 +1,29 @@
 """The stores a backend runs on: Redis and a scratch SQL database, cleaned up after.
 
-In Redis the benchmark uses a database number of its own (``REDIS_DB``) and deletes
-only its own ``im:*`` keys there; SQL databases are created empty for the run (by
-``im_adapters.sql.admin``, as the tests' are) and dropped at the end.
+In Redis each run claims a database of its own (``claim_redis_db``: a random empty one
+among ``REDIS_DBS``, marked by a key that no other run's claim can take) and deletes
+only its own ``im:*`` keys there, so runs side by side never touch each other's keys;
+SQL databases are created empty for the run (by ``im_adapters.sql.admin``, as the
+tests' are) and dropped at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.log import log
-from bench.settings import MARIADB_SERVER, POSTGRES_SERVER, REDIS_DB, REDIS_SERVER
+from bench.settings import MARIADB_SERVER, POSTGRES_SERVER, REDIS_DBS, REDIS_SERVER
 
-__all__ = ["Backend", "backend_context", "clear_redis_namespace", "scratch_database"]
+__all__ = ["Backend", "backend_context", "claim_redis_db", "clear_redis_namespace",
+           "release_redis_db", "scratch_database"]
+
+CLAIM_KEY = "imbench:claim"
+"""The key that marks a Redis database as taken by a benchmark run (not ``im:*``)."""
 
 
 @dataclass
@@ -25,6 +33,7 @@ class Backend:
     database_url: str | None  # None: the embedded default (im.sqlite3 in the server's cwd)
     direct_url: str  # what the benchmark itself connects to for bulk inserts
     kind: str  # sqlite | postgresql | mysql
+    redis_db: int | None = None
 
 
 @contextlib.contextmanager
@@ -44,11 +53,41 @@ def scratch_database(server_url: str) -> Iterator[str]:
         log(f"dropped scratch database {name}")
 
 
-def clear_redis_namespace() -> None:
-    """Delete the benchmark's own keys (``im:*`` in ``REDIS_DB``); nothing else."""
+def claim_redis_db() -> int:
+    """A Redis database for this run alone: a random one among ``REDIS_DBS`` that is
+    empty, claimed with ``SET NX`` on ``CLAIM_KEY`` (which also makes it non-empty for
+    any other run looking)."""
     import redis
 
-    client = redis.Redis.from_url(f"{REDIS_SERVER}/{REDIS_DB}", socket_timeout=5)
+    dbs = list(REDIS_DBS)
+    random.shuffle(dbs)
+    for db in dbs:
+        client = redis.Redis.from_url(f"{REDIS_SERVER}/{db}", socket_timeout=5)
+        try:
+            if client.dbsize() == 0 and client.set(CLAIM_KEY, f"pid {os.getpid()}", nx=True,
+                                                   ex=6 * 3600):
+                log(f"using Redis database {db}")
+                return db
+        finally:
+            client.close()
+    raise RuntimeError(f"no empty Redis database among {REDIS_DBS[0]}..{REDIS_DBS[-1]}")
+
+
+def release_redis_db(db: int) -> None:
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_SERVER}/{db}", socket_timeout=5)
+    try:
+        client.delete(CLAIM_KEY)
+    finally:
+        client.close()
+
+
+def clear_redis_namespace(db: int) -> None:
+    """Delete the benchmark's own keys (``im:*`` in its database ``db``); nothing else."""
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_SERVER}/{db}", socket_timeout=5)
     try:
         batch = []
         for key in client.scan_iter(match="im:*", count=1000):
@@ -70,9 +109,10 @@ def backend_context(name: str, workdir: Path) -> Iterator[Backend]:
         return
     server = POSTGRES_SERVER if name == "redis-postgres" else MARIADB_SERVER
     kind = "postgresql" if name == "redis-postgres" else "mysql"
-    clear_redis_namespace()
+    db = claim_redis_db()
     try:
         with scratch_database(server) as url:
-            yield Backend(name, f"{REDIS_SERVER}/{REDIS_DB}", url, url, kind)
+            yield Backend(name, f"{REDIS_SERVER}/{db}", url, url, kind, db)
     finally:
-        clear_redis_namespace()
+        clear_redis_namespace(db)
+        release_redis_db(db)

@@ -70,7 +70,8 @@ MEMORY = {"sessions": 1000, "structure_bytes_per_session": 300.0, "bytes_per_ses
 def _result() -> dict[str, object]:
     pairs = [Pairing(Run(4000.0, 4.0, 10.0, 1, 0), Run(3000.0, 5.0, 15.0, 1, 0)),
              Pairing(Run(4000.0, 4.0, 10.0, 1, 0), Run(2000.0, 6.0, 30.0, 1, 0))]
-    return {"backend": "redis-postgres", "scenarios": {"heartbeat_empty": summary(pairs)}}
+    return {"backend": "redis-postgres", "redis_db": 7,
+            "scenarios": {"heartbeat_empty": summary(pairs)}}
 
 
 def test_the_report_shows_median_ratios_and_checks_them_against_the_targets() -> None:
@@ -90,5 +91,82 @@ def test_the_docs_template_is_filled_in_everywhere() -> None:
     assert "$" not in page
     assert "\nCMD\n" in page and "2026-01-02" in page and "THE TABLE" in page
     assert "- nproc: 2" in page and "- python: 3.11" in page
-    assert "Redis database 14" in page
+    assert "this run: 7;" in page  # the Redis database the run claimed
     assert "`{}`" in page  # literal braces in the prose survive
+
+
+# -- the long-poll scenario's pure parts ------------------------------------------------
+
+def test_latency_stats_are_nearest_rank_percentiles_in_ms() -> None:
+    from bench.longpoll import latency_stats
+
+    stats = latency_stats([i / 1000 for i in range(100, 0, -1)])  # 1..100 ms, unsorted
+    assert stats == {"count": 100, "p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0}
+    assert latency_stats([0.005])["p99"] == 5.0
+
+
+def test_latency_stats_of_nothing_are_nan_not_zero() -> None:
+    from bench.longpoll import latency_stats
+
+    stats = latency_stats([])
+    assert stats["count"] == 0 and math.isnan(stats["p50"]) and math.isnan(stats["max"])
+
+
+def test_idle_cost_is_requests_per_player_per_minute() -> None:
+    from bench.longpoll import idle_cost
+
+    assert idle_cost(750, 100, 60.0) == 7.5
+    assert idle_cost(150, 100, 12.0) == 7.5
+    assert math.isnan(idle_cost(10, 0, 60.0))
+
+
+def _longpoll(**one: object) -> dict[str, object]:
+    lat = {"count": 1000, "p50": 4.2, "p90": 7.0, "p99": 21.5, "max": 40.0}
+    two = {"waiters": 1000, "latency": lat, "sent": 1000, "delivered": 1000, "lost": 0,
+           "duplicates": 0, "unknown": 0, "send_errors": {}, "waiter_errors": {},
+           "plain_quiet": [(2000.0, 20.0, 0), (2100.0, 30.0, 0)],
+           "plain_busy": [(1800.0, 60.0, 0)]}
+    node = {"waiters": 10000, "latency": {**lat, "p99": 250.0}, "sent": 1000,
+            "delivered": 999, "lost": 1, "duplicates": 0, "unknown": 0, "send_errors": {},
+            "waiter_errors": {"reset": 2}, "open_min": 10000, "held_at_start": 10000,
+            "held_min": 9990, "held_max": 10000, "rss_before": 100 * 2**20,
+            "rss_after": 300 * 2**20, "rss_per_waiter": 20 * 2**20 / 1000,
+            "idle_per_minute": 7.5, "login_rate": 400.0} | one
+    return {"max_wait": 8.0, "rate": 100.0, "seconds": 10.0, "two_nodes": two,
+            "one_node": [node]}
+
+
+def test_the_long_poll_rows_check_every_target() -> None:
+    from bench.report import longpoll_report
+
+    text = longpoll_report(_longpoll())
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    two = rows["| delivery latency, 1,000 waiters on 2 nodes, sent through the other node"]
+    assert "p50 **4.2** ms" in two and "p99 **21.5** ms" in two and two.endswith("| ok |")
+    assert "Synapse" in two
+    assert rows["| messages, 2 nodes"].endswith("| ok |")
+    plain = rows["| plain heartbeats (wrk, both nodes) while 1,000 wait"]
+    assert "**2.40x**" in plain and plain.endswith("| ok |")  # 60 / mean(20, 30)
+    node = "10,000 waiters on one node (`--workers 1`)"
+    assert rows[f"| {node}: connections"].endswith("| MISSED |")  # resets
+    lost = rows[f"| messages, {node}"]
+    assert "lost 1" in lost and "reset 2" in lost and lost.endswith("| MISSED |")
+    assert rows[f"| delivery latency, {node}"].endswith("| MISSED |")
+    assert "**20.5 KiB per waiting player**" in rows["| server memory, 10,000 waiters"]
+    idle = rows["| cost of an idle online player"]
+    assert "30.0 requests/min" in idle and "measured **7.5**" in idle and "4.0x fewer" in idle
+
+
+def test_a_clean_one_node_run_passes() -> None:
+    from bench.report import longpoll_report
+
+    text = longpoll_report(_longpoll(delivered=1000, lost=0, waiter_errors={},
+                                     latency={"count": 1000, "p50": 9.0, "p90": 50.0,
+                                              "p99": 150.0, "max": 190.0}))
+    assert "MISSED" not in text
+
+
+def test_the_report_carries_the_long_poll_section() -> None:
+    result = _result() | {"longpoll": _longpoll()}
+    table = report([result], MEMORY, None, argparse.Namespace())
+    assert "#### Long-poll (max_wait 8 s, sender 100 messages/s for 10 s per set-up)" in table
