@@ -35,7 +35,14 @@ from im_core.models import (
     check_uid,
     check_wait,
 )
-from im_core.ports import Clock, GameAuth, MailboxRepository, SessionStore, UnknownUser
+from im_core.ports import (
+    MAX_SESSIONS_DEFAULT,
+    Clock,
+    GameAuth,
+    MailboxRepository,
+    SessionStore,
+    UnknownUser,
+)
 from im_core.ports.signals import InboxSignals
 
 __all__ = ["PRESENCE_MAX_UIDS", "ChatService", "HistoryPage", "new_session_secret"]
@@ -77,6 +84,8 @@ class ChatService:
             default, which is right for one process only).
         max_wait_ms: the longest a heartbeat may be held; below the TTL (by default
             four fifths of it), so a waiting player's session never lapses.
+        max_sessions_per_uid: the most live sessions one uid holds; a login beyond
+            it replaces the session whose last call is oldest.
     """
 
     sessions: SessionStore
@@ -89,6 +98,8 @@ class ChatService:
     max_wait_ms: int = attrs.field(
         default=attrs.Factory(lambda self: self.session_ttl_ms * 4 // 5, takes_self=True)
     )
+    max_sessions_per_uid: int = attrs.field(default=MAX_SESSIONS_DEFAULT,
+                                            validator=attrs.validators.ge(1))
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
@@ -123,7 +134,7 @@ class ChatService:
         now = self.clock.now_ms()
         self.mailbox.record_login(uid, client_type, now)
         session = Session(SessionToken(uid, self.new_secret()), client_type, "login", now)
-        self.sessions.create(session, self.session_ttl_ms)
+        self.sessions.create(session, self.session_ttl_ms, self.max_sessions_per_uid)
         return session
 
     def authenticate(self, token: str | None, command: str) -> Session:
@@ -133,6 +144,8 @@ class ChatService:
         online, as the heartbeat does.
 
         Raises:
+            SessionReplaced: the session was ended by a newer login of its uid (a
+                ``SessionExpired``).
             SessionExpired: no live session has this token.
         """
         parsed = SessionToken.parse(token) if token else None

@@ -220,6 +220,7 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         session_ttl_ms=round(settings.session_ttl * 1000),
         signals=signals,
         max_wait_ms=settings.max_wait_ms,
+        max_sessions_per_uid=settings.max_sessions_per_uid,
     )
 
     def close() -> None:

@@ -18,6 +18,7 @@ from im_core import (
     InvalidInput,
     MessageTooLong,
     SessionExpired,
+    SessionReplaced,
     StorageUnavailable,
     UnknownUser,
 )
@@ -55,6 +56,8 @@ _MAPPING: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
     InvalidCredentials: (401, "invalid_credentials", "Invalid credentials", None),
     SessionExpired: (401, "session_expired", "Session expired",
                      {"WWW-Authenticate": "Bearer"}),
+    SessionReplaced: (401, "session_replaced", "Session replaced",
+                      {"WWW-Authenticate": "Bearer"}),
     UnknownUser: (404, "unknown_user", "Unknown user", None),
     ClientMsgIdReused: (409, "client_msg_id_reused", "client_msg_id reused", None),
     AuthUnavailable: (503, "auth_unavailable", "Game login unavailable",

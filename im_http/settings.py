@@ -44,6 +44,7 @@ _VARIABLES = {
     "game_auth_url": "IM_GAME_AUTH_URL",
     "game_auth_timeout": "IM_GAME_AUTH_TIMEOUT",
     "dev_secret_file": "IM_DEV_SECRET_FILE",
+    "max_sessions_per_uid": "IM_MAX_SESSIONS_PER_UID",
 }
 
 
@@ -147,6 +148,7 @@ class Settings:
     game_auth_url: str | None = None
     game_auth_timeout: float = 2.0
     dev_secret_file: str = attrs.field(factory=default_dev_secret_file)
+    max_sessions_per_uid: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -199,6 +201,8 @@ class Settings:
                 src, "IM_GAME_AUTH_TIMEOUT", d.game_auth_timeout, low=0.05, high=60
             ),
             dev_secret_file=src.raw("IM_DEV_SECRET_FILE") or d.dev_secret_file,
+            max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
+                                          d.max_sessions_per_uid, low=1, high=1000),
         )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(

@@ -6,7 +6,12 @@ Each module holds one port, its contract (in the docstring) and its errors.
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
 from im_core.ports.mailbox import MailboxRepository, MailboxUnavailable, UnknownUser
-from im_core.ports.sessions import SessionStore, SessionStoreUnavailable
+from im_core.ports.sessions import (
+    MAX_SESSIONS_DEFAULT,
+    SessionReplaced,
+    SessionStore,
+    SessionStoreUnavailable,
+)
 from im_core.ports.signals import (
     INBOX_HINT_TTL_MS,
     InboxHint,
@@ -17,6 +22,7 @@ from im_core.ports.signals import (
 
 __all__ = [
     "INBOX_HINT_TTL_MS",
+    "MAX_SESSIONS_DEFAULT",
     "AuthError",
     "AuthUnavailable",
     "Clock",
@@ -26,6 +32,7 @@ __all__ = [
     "InvalidCredentials",
     "MailboxRepository",
     "MailboxUnavailable",
+    "SessionReplaced",
     "SessionStore",
     "SessionStoreUnavailable",
     "SignalsUnavailable",
