@@ -132,7 +132,8 @@ def build_game_auth(settings: Settings) -> tuple[GameAuth, bool]:
         return HttpGameAuth.from_url(settings.game_auth_url,
                                      timeout_s=settings.game_auth_timeout), False
     checks = {"issuer": settings.game_auth_jwt_issuer,
-              "audience": settings.game_auth_jwt_audience}
+              "audience": settings.game_auth_jwt_audience,
+              "max_age_s": settings.game_token_max_age}
     if settings.game_auth_jwt_public_key:
         return JwtGameAuth.from_public_key_file(settings.game_auth_jwt_public_key,
                                                 **checks), False

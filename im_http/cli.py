@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="print a game token for UID, signed with the configured or dev secret"
     )
     token.add_argument("uid")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+    token.add_argument("--ttl", type=int, default=None,
+                       help="seconds the token is valid (default and most: "
+                            "IM_GAME_TOKEN_MAX_AGE, 3600)")
     return parser
 
 
@@ -117,7 +119,7 @@ class _MigrationFailed(Exception):
     """``migrate`` could not reach or change the database; the message says why."""
 
 
-def _token(settings: Settings, uid: str, ttl: int) -> int:
+def _token(settings: Settings, uid: str, ttl: int | None) -> int:
     from im_adapters.game_auth import mint_game_token
     from im_core.models import check_uid
     from im_http.bootstrap import load_or_create_dev_secret
@@ -127,6 +129,14 @@ def _token(settings: Settings, uid: str, ttl: int) -> int:
             "the configured game login is not a shared secret: this server cannot mint tokens"
         )
     check_uid(uid)
+    longest = int(settings.game_token_max_age)
+    if ttl is None:
+        ttl = longest
+    elif ttl > longest:
+        raise ConfigurationError(
+            f"--ttl {ttl} is longer than IM_GAME_TOKEN_MAX_AGE ({longest} s): "
+            "the server would refuse the token"
+        )
     secret = settings.game_auth_jwt_secret or load_or_create_dev_secret(
         settings.dev_secret_file
     )

@@ -45,6 +45,7 @@ _VARIABLES = {
     "game_auth_timeout": "IM_GAME_AUTH_TIMEOUT",
     "dev_secret_file": "IM_DEV_SECRET_FILE",
     "max_sessions_per_uid": "IM_MAX_SESSIONS_PER_UID",
+    "game_token_max_age": "IM_GAME_TOKEN_MAX_AGE",
 }
 
 
@@ -149,6 +150,7 @@ class Settings:
     game_auth_timeout: float = 2.0
     dev_secret_file: str = attrs.field(factory=default_dev_secret_file)
     max_sessions_per_uid: int = 8
+    game_token_max_age: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -203,6 +205,8 @@ class Settings:
             dev_secret_file=src.raw("IM_DEV_SECRET_FILE") or d.dev_secret_file,
             max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
                                           d.max_sessions_per_uid, low=1, high=1000),
+            game_token_max_age=_number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
+                                       low=1, high=30 * 86400),
         )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(
