@@ -17,6 +17,7 @@ import orjson
 
 from im_core import ChatService, Message, Session
 from im_http.errors import ApiError, install_error_handling
+from im_http.framing import RefuseAmbiguousLength
 from im_http.openapi import openapi_document
 
 __all__ = ["MAX_REQUEST_BYTES", "ROUTES", "create_app", "install_orjson"]
@@ -293,6 +294,7 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = False
     install_orjson(app)
     install_error_handling(app)
+    app.add_middleware(RefuseAmbiguousLength())
     document = json.dumps(openapi_document()).encode()
     for path, resource in ROUTES.items():
         if resource is Health:
