@@ -12,6 +12,7 @@ Each has a ``down`` switch: while it is true, every call raises the port's
 from __future__ import annotations
 
 import bisect
+import hmac
 import itertools
 import threading
 import time
@@ -345,7 +346,11 @@ class InMemoryGameAuth:
 
     def verify(self, uid: str, game_token: str) -> None:
         self.ping()
-        if self._granted.get(uid) != game_token:
+        granted = self._granted.get(uid)
+        # A credential is a secret: compared in constant time, like any secret.
+        if granted is None or not hmac.compare_digest(
+            granted.encode("utf-8", "surrogatepass"), game_token.encode("utf-8", "surrogatepass")
+        ):
             raise InvalidCredentials("the game does not vouch for this uid")
 
     def ping(self) -> None:
