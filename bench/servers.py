@@ -25,6 +25,8 @@ def server_env(backend: Backend, secret: str, workdir: Path) -> dict[str, str]:
         IM_SESSION_STORE_URL=backend.session_url,
         IM_GAME_AUTH_JWT_SECRET=secret,
         IM_SESSION_TTL=str(SESSION_TTL),
+        # The players' game tokens are minted once, before a run of about an hour.
+        IM_GAME_TOKEN_MAX_AGE="7200",
         IM_HEARTBEAT_INTERVAL=str(HEARTBEAT_INTERVAL),
         IM_DEV_SECRET_FILE=str(workdir / ".im-dev-secret"),
         # wrk drives each player far above a person's pace, from one address: with

@@ -4,7 +4,9 @@ Two ways a game can vouch:
 
 - ``JwtGameAuth``: the game signs a short-lived JWT whose ``sub`` is the uid; the chat
   server checks it offline with a shared secret (HS256) or the game's public key
-  (RS256/ES256). Nothing to call, so nothing to go down.
+  (RS256/ES256). Nothing to call, so nothing to go down. Short-lived is enforced: a
+  token must carry ``exp``, and one made to last longer than ``max_age_s`` (an hour by
+  default) is refused, so a leaked token cannot be a lasting key to the account.
 - ``HttpGameAuth``: the chat server asks the game's login service over HTTP, for games
   whose tokens are opaque session ids.
 
@@ -32,7 +34,16 @@ from urllib3.util import Url, parse_url
 from im_adapters import ConfigurationError
 from im_core.ports.auth import AuthUnavailable, InvalidCredentials
 
-__all__ = ["MIN_SECRET_BYTES", "HttpGameAuth", "JwtGameAuth", "mint_game_token"]
+__all__ = [
+    "GAME_TOKEN_MAX_AGE_S",
+    "MIN_SECRET_BYTES",
+    "HttpGameAuth",
+    "JwtGameAuth",
+    "mint_game_token",
+]
+
+GAME_TOKEN_MAX_AGE_S = 3600
+"""The longest lifetime a game JWT may have by default: ``exp - iat`` (or ``exp - now``)."""
 
 MIN_SECRET_BYTES = 32
 """Shortest accepted HS256 secret: a shorter HMAC key can be brute-forced offline."""
@@ -65,7 +76,7 @@ _REFUSALS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 
 
 class JwtGameAuth:
-    """Checks a game-signed JWT offline: signature, ``sub`` == uid, expiry.
+    """Checks a game-signed JWT offline: signature, ``sub`` == uid, expiry, lifetime.
 
     Build it with ``from_secret`` (HS256) or ``from_public_key_file`` (RS256/ES256);
     the constructor takes a key that is already loaded.
@@ -79,6 +90,7 @@ class JwtGameAuth:
         issuer: str | None = None,
         audience: str | None = None,
         leeway_s: float = 30,
+        max_age_s: float = GAME_TOKEN_MAX_AGE_S,
     ) -> None:
         """Check the key against the algorithms once, so ``verify`` cannot hit a config error.
 
@@ -90,11 +102,13 @@ class JwtGameAuth:
             audience: when set, tokens must name it in ``aud``. When unset, a token
                 that carries an ``aud`` is refused (RFC 7519 section 4.1.3).
             leeway_s: tolerated clock skew with the game's servers, in seconds.
+            max_age_s: the longest lifetime a token may have, in seconds: ``exp - iat``,
+                or ``exp - now`` (plus the leeway) for a token without ``iat``.
 
         Raises:
             ConfigurationError: no or unknown algorithms, ``none``, a mix of families,
-                a key that does not fit them, an HMAC secret that is too short, or a
-                negative leeway.
+                a key that does not fit them, an HMAC secret that is too short, a
+                negative leeway or a max age that is not positive.
         """
         algs = tuple(algorithms)
         if not algs:
@@ -111,6 +125,8 @@ class JwtGameAuth:
             )
         if leeway_s < 0:
             raise ConfigurationError(f"JWT leeway must be >= 0 seconds, not {leeway_s}")
+        if not max_age_s > 0:
+            raise ConfigurationError(f"the game token max age must be > 0 s, not {max_age_s}")
         prepared: Any = None
         for alg in algs:
             algorithm = jwt.get_algorithm_by_name(alg)
@@ -128,6 +144,7 @@ class JwtGameAuth:
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = float(leeway_s)
+        self._max_age_s = float(max_age_s)
 
     @classmethod
     def from_secret(cls, secret: str, **opts: Any) -> Self:
@@ -135,7 +152,8 @@ class JwtGameAuth:
 
         Args:
             secret: the shared secret, at least ``MIN_SECRET_BYTES`` bytes in UTF-8.
-            **opts: ``issuer``, ``audience``, ``leeway_s`` as for the constructor.
+            **opts: ``issuer``, ``audience``, ``leeway_s``, ``max_age_s`` as for the
+                constructor.
 
         Raises:
             ConfigurationError: the secret is too short to resist guessing.
@@ -152,7 +170,8 @@ class JwtGameAuth:
 
         Args:
             path: a PEM file holding a public key or an X.509 certificate.
-            **opts: ``issuer``, ``audience``, ``leeway_s`` as for the constructor.
+            **opts: ``issuer``, ``audience``, ``leeway_s``, ``max_age_s`` as for the
+                constructor.
 
         Raises:
             ConfigurationError: the file cannot be read, is not a public key or
@@ -198,7 +217,7 @@ class JwtGameAuth:
         return cls(public_key, [algorithm], **opts)
 
     def verify(self, uid: str, game_token: str) -> None:
-        """Accept only a validly signed, unexpired token whose ``sub`` is ``uid``.
+        """Accept only a validly signed, unexpired, short-lived token whose ``sub`` is ``uid``.
 
         Raises:
             InvalidCredentials: anything wrong with the token; the message says what.
@@ -222,6 +241,16 @@ class JwtGameAuth:
         # promise independent of library options.
         if claims.get("sub") != uid:
             raise InvalidCredentials("the game token was issued for another uid")
+        # PyJWT checked that exp (required) and iat (if any) are numbers.
+        issued = claims.get("iat")
+        if issued is None:
+            lifetime = claims["exp"] - time.time() - self._leeway_s
+        else:
+            lifetime = claims["exp"] - issued
+        if lifetime > self._max_age_s:
+            raise InvalidCredentials(
+                f"the game token lasts longer than the {self._max_age_s:g} s accepted"
+            )
 
     def ping(self) -> None:
         """Nothing outside the process is needed: always ready."""
@@ -231,7 +260,7 @@ def mint_game_token(
     secret: str,
     uid: str,
     *,
-    ttl_s: int = 3600,
+    ttl_s: int = GAME_TOKEN_MAX_AGE_S,
     now: float | None = None,
     issuer: str | None = None,
     audience: str | None = None,

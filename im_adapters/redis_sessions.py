@@ -4,11 +4,19 @@ Each user's keys carry the hash tag ``{uid}`` so that they all live in one Redis
 Cluster slot; every call then touches a single slot and scripts may use several keys.
 For a namespace ``ns`` and a user ``uid``:
 
-- ``ns:{uid}:s:<secret>``: one session, a hash ``{type, cmd, time, exp}`` (client
+- ``ns:{uid}:s:<digest>``: one session, a hash ``{type, cmd, time, exp}`` (client
   type, last command, time of the last call, when it expires by the caller's clock;
   all ms) that Redis expires ``ttl_ms`` after that call.
-- ``ns:{uid}:z``: a sorted set of the user's session secrets scored by ``exp``, so
-  that "is this user online?" never scans keys.
+- ``ns:{uid}:z``: a sorted set of the digests of the user's sessions scored by
+  ``exp``, so that "is this user online?" never scans keys. It holds at most
+  ``max_sessions`` members: a login beyond them replaces the sessions whose last
+  call is oldest (lowest ``exp``), in the same script.
+- ``ns:{uid}:r:<digest>``: a replaced session, remembered for ``ttl_ms`` so that
+  ``touch`` can tell "replaced" from "expired".
+
+``<digest>`` is ``SessionToken.digest``, the SHA-256 of the token's secret: the
+secret itself never reaches Redis (not in a key, a value or a command), so a dump,
+a replica or ``MONITOR`` yields nothing that authenticates.
 
 A session is live when its key exists (Redis' own clock) *and* its ``exp`` is later
 than the caller's ``now_ms`` (the clock the use cases run on), so both clocks agree
@@ -51,35 +59,49 @@ from im_adapters import ConfigurationError
 from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url
 from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
 from im_core.models import Presence, Session, SessionToken
-from im_core.ports import SessionStoreUnavailable
+from im_core.ports import MAX_SESSIONS_DEFAULT, SessionReplaced, SessionStoreUnavailable
 
 __all__ = ["RedisSessionStore"]
 
 # Times and scores travel as decimal strings from Python and are written as such, so
 # Lua's number formatting never touches them.
 
-# KEYS: session, zset. ARGV: secret, type, cmd, time, ttl_ms, exp.
-# Replaces any session with the same token; trims the user's expired sessions.
+# KEYS: session, zset, tombstone. ARGV: digest, type, cmd, time, ttl_ms, exp,
+# max_sessions, session key prefix ("ns:{uid}:s:"), tombstone key prefix ("ns:{uid}:r:").
+# Replaces any session with the same token; trims the user's expired sessions, then
+# replaces the oldest ones beyond max_sessions - 1, so the new one makes max_sessions.
 _CREATE = """
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7]) + 1
+if over > 0 then
+  for _, digest in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+    redis.call('DEL', ARGV[8] .. digest)
+    redis.call('SET', ARGV[9] .. digest, '1', 'PX', ARGV[5])
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+end
 redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
-# KEYS: session, zset. ARGV: secret, cmd, now_ms, ttl_ms, exp.
-# Returns the client type, or nil (changing nothing live) if the session is dead. One
-# TTL serves every session, so the session touched last expires last: its expiry is
-# the zset's.
+# KEYS: session, zset, tombstone. ARGV: digest, cmd, now_ms, ttl_ms, exp.
+# Returns the client type; or, if the session is dead (changing nothing live), 0 when
+# it was replaced and nil otherwise. One TTL serves every session, so the session
+# touched last expires last: its expiry is the zset's.
 _TOUCH = """
 local now = tonumber(ARGV[3])
 local s = redis.call('HMGET', KEYS[1], 'type', 'exp')
 if not s[1] or tonumber(s[2]) <= now then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    return 0
+  end
   return false
 end
 redis.call('HSET', KEYS[1], 'cmd', ARGV[2], 'time', ARGV[3], 'exp', ARGV[5])
@@ -89,7 +111,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return s[1]
 """
 
-# KEYS: session, zset. ARGV: secret.
+# KEYS: session, zset. ARGV: digest.
 _DELETE = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -98,13 +120,13 @@ return 1
 
 # KEYS: zset. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
 # Returns {type, time} of the most recent live session, else nil. Read-only. The
-# session keys it reads are not declared (their secrets are only known inside) but
-# share the zset's hash tag, hence its slot.
+# session keys it reads are not declared (their digests are only known inside) but
+# share the zset's hash tag, hence its slot. The loop is bounded by max_sessions.
 _PRESENCE = """
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local best_type, best_time, best_raw = false, nil, nil
-for _, secret in ipairs(live) do
-  local f = redis.call('HMGET', ARGV[2] .. secret, 'type', 'time')
+for _, digest in ipairs(live) do
+  local f = redis.call('HMGET', ARGV[2] .. digest, 'type', 'time')
   if f[1] then
     local t = tonumber(f[2])
     if not best_time or t > best_time then
@@ -129,7 +151,7 @@ _URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
 @contextlib.contextmanager
 def _translated(action: str) -> Iterator[None]:
-    """Turn any driver error into the port's error, without echoing keys (secrets)."""
+    """Turn any driver error into the port's error, without echoing keys."""
     try:
         yield
     except CLUSTER_ERRORS as error:  # a RedisError, or a cluster client's own
@@ -308,25 +330,33 @@ class RedisSessionStore:
             self._connections.disconnect_all()
         self._client.close()
 
-    def create(self, session: Session, ttl_ms: int) -> None:
+    def create(
+        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT
+    ) -> None:
         _check_ttl(ttl_ms)
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be at least 1, not {max_sessions}")
         token = session.token
         expires = session.last_seen + ttl_ms
-        self._script("create", "create a session", self._keys(token), token.secret,
-                     session.client_type, session.command, session.last_seen, ttl_ms, expires)
+        base = self._base(token.uid)
+        self._script("create", "create a session", self._keys(token), token.digest,
+                     session.client_type, session.command, session.last_seen, ttl_ms, expires,
+                     max_sessions, f"{base}:s:", f"{base}:r:")
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
     ) -> Session | None:
         _check_ttl(ttl_ms)
-        reply = self._script("touch", "touch a session", self._keys(token), token.secret,
+        reply = self._script("touch", "touch a session", self._keys(token), token.digest,
                              command, now_ms, ttl_ms, now_ms + ttl_ms)
         if reply is None:
             return None
+        if reply == 0:
+            raise SessionReplaced("the session was replaced by a newer login")
         return Session(token, _text(reply), command, now_ms)
 
     def delete(self, token: SessionToken) -> None:
-        self._script("delete", "delete a session", self._keys(token), token.secret)
+        self._script("delete", "delete a session", self._keys(token)[:2], token.digest)
 
     def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]:
         wanted = list(dict.fromkeys(uids))
@@ -439,10 +469,14 @@ class RedisSessionStore:
         finally:
             self._connections.give_back(connection)
 
-    def _keys(self, token: SessionToken) -> tuple[str, str]:
-        """The session and session-index keys of ``token``'s user."""
-        base = f"{self._ns}:{{{token.uid}}}"
-        return f"{base}:s:{token.secret}", f"{base}:z"
+    def _base(self, uid: str) -> str:
+        """The prefix of every key of ``uid``, with its hash tag."""
+        return f"{self._ns}:{{{uid}}}"
+
+    def _keys(self, token: SessionToken) -> tuple[str, str, str]:
+        """The session, session-index and tombstone keys of ``token``."""
+        base = self._base(token.uid)
+        return f"{base}:s:{token.digest}", f"{base}:z", f"{base}:r:{token.digest}"
 
 
 def _reply_or_error(call: Callable[..., Any], command: tuple[object, ...]) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import re
 
@@ -160,7 +161,19 @@ class SessionToken:
     """
 
     uid: str
-    secret: str
+    secret: str = attrs.field(repr=False)  # a repr may reach a log line
+
+    @property
+    def digest(self) -> str:
+        """What a store keeps instead of the secret: SHA-256 of it, unpadded base64url.
+
+        A store keys the session by this alone, so whoever reads the store (a dump, a
+        replica, ``MONITOR``) learns nothing that authenticates: the secret's 192
+        random bits make inverting the hash hopeless, and no salt or slow hash is
+        needed for a value nobody chose.
+        """
+        hashed = hashlib.sha256(self.secret.encode()).digest()
+        return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
 
     def __str__(self) -> str:
         encoded = base64.urlsafe_b64encode(self.uid.encode()).rstrip(b"=").decode()

@@ -44,6 +44,7 @@ from im_core.models import (
     check_wait,
 )
 from im_core.ports import (
+    MAX_SESSIONS_DEFAULT,
     AuthUnavailable,
     Clock,
     GameAuth,
@@ -119,6 +120,8 @@ class ChatService:
         limits: the rate limits and list bounds (``im_core.limits``).
         presence_scope: ``"all"``: anyone may see anyone's presence; ``"contacts"``:
             a player is seen online only by players it has among its contacts.
+        max_sessions_per_uid: the most live sessions one uid holds; a login beyond
+            it replaces the session whose last call is oldest.
     """
 
     sessions: SessionStore
@@ -135,6 +138,8 @@ class ChatService:
     limits: Limits = attrs.field(factory=Limits)
     presence_scope: PresenceScope = "all"
     max_logins_in_flight: int = 64
+    max_sessions_per_uid: int = attrs.field(default=MAX_SESSIONS_DEFAULT,
+                                            validator=attrs.validators.ge(1))
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _limiter_failures: int = attrs.field(default=0, init=False)
     _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
@@ -194,7 +199,7 @@ class ChatService:
         now = self.clock.now_ms()
         self.mailbox.record_login(uid, client_type, now)
         session = Session(SessionToken(uid, self.new_secret()), client_type, "login", now)
-        self.sessions.create(session, self.session_ttl_ms)
+        self.sessions.create(session, self.session_ttl_ms, self.max_sessions_per_uid)
         return session
 
     def authenticate(self, token: str | None, command: str) -> Session:
@@ -204,6 +209,8 @@ class ChatService:
         online, as the heartbeat does.
 
         Raises:
+            SessionReplaced: the session was ended by a newer login of its uid (a
+                ``SessionExpired``).
             SessionExpired: no live session has this token.
         """
         parsed = SessionToken.parse(token) if token else None

@@ -21,6 +21,7 @@ from im_core import ChatService, Message, Session
 from im_http.client_address import IpNetwork, client_address
 from im_http.demo_ui import DemoUi
 from im_http.errors import ApiError, install_error_handling
+from im_http.framing import RefuseAmbiguousLength
 from im_http.metrics import Metrics
 from im_http.observability import Observer
 from im_http.openapi import openapi_document
@@ -377,6 +378,7 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = False
     install_orjson(app)
     install_error_handling(app)
+    app.add_middleware(RefuseAmbiguousLength())
     document = json.dumps(openapi_document()).encode()
     for path, resource in ROUTES.items():
         if resource is Health:

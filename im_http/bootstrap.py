@@ -134,7 +134,8 @@ def build_game_auth(settings: Settings) -> tuple[GameAuth, bool]:
         return HttpGameAuth.from_url(settings.game_auth_url,
                                      timeout_s=settings.game_auth_timeout), False
     checks = {"issuer": settings.game_auth_jwt_issuer,
-              "audience": settings.game_auth_jwt_audience}
+              "audience": settings.game_auth_jwt_audience,
+              "max_age_s": settings.game_token_max_age}
     if settings.game_auth_jwt_public_key:
         return JwtGameAuth.from_public_key_file(settings.game_auth_jwt_public_key,
                                                 **checks), False
@@ -243,6 +244,7 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         limiter=limiter,
         limits=settings.limits,
         presence_scope=settings.presence_scope,
+        max_sessions_per_uid=settings.max_sessions_per_uid,
     )
 
     def close() -> None:

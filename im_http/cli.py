@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="print a game token for UID, signed with the configured or dev secret"
     )
     token.add_argument("uid")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+    token.add_argument("--ttl", type=int, default=None,
+                       help="seconds the token is valid (default and most: "
+                            "IM_GAME_TOKEN_MAX_AGE, 3600)")
     commands.add_parser(
         "check-config",
         help="print the effective configuration (secrets masked) and whether every "
@@ -151,7 +153,7 @@ class _MigrationFailed(Exception):
     """``migrate`` could not reach or change the database; the message says why."""
 
 
-def _game_token(settings: Settings, uid: str, ttl: int) -> str:
+def _game_token(settings: Settings, uid: str, ttl: int | None) -> str:
     from im_adapters.game_auth import mint_game_token
     from im_core.models import check_uid
     from im_http.bootstrap import load_or_create_dev_secret
@@ -161,13 +163,21 @@ def _game_token(settings: Settings, uid: str, ttl: int) -> str:
             "the configured game login is not a shared secret: this server cannot mint tokens"
         )
     check_uid(uid)
+    longest = int(settings.game_token_max_age)
+    if ttl is None:
+        ttl = longest
+    elif ttl > longest:
+        raise ConfigurationError(
+            f"--ttl {ttl} is longer than IM_GAME_TOKEN_MAX_AGE ({longest} s): "
+            "the server would refuse the token"
+        )
     secret = settings.game_auth_jwt_secret or load_or_create_dev_secret(
         settings.dev_secret_file
     )
     return mint_game_token(secret, uid, ttl_s=ttl)
 
 
-def _token(settings: Settings, uid: str, ttl: int) -> int:
+def _token(settings: Settings, uid: str, ttl: int | None) -> int:
     print(_game_token(settings, uid, ttl))
     return 0
 
@@ -192,7 +202,7 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
     given = args.game_token
 
     def credentials() -> str:  # asked again when the session expires
-        return given or _game_token(settings, args.uid, 3600)
+        return given or _game_token(settings, args.uid, None)
 
     client = Client(args.server, credentials=credentials)
     return chat.run(client, uid=args.uid, game_token=credentials(), server=args.server,

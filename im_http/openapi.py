@@ -41,8 +41,9 @@ _RETRY_AFTER = {"Retry-After": {
 def _errors(*statuses: int, conflict: str | None = None) -> dict[str, Any]:
     words = {
         400: "Invalid request (`invalid_request`).",
-        401: "`session_expired` (no, unknown, expired or logged-out token) or, at login, "
-             "`invalid_credentials`.",
+        401: "`session_expired` (no, unknown, expired or logged-out token), "
+             "`session_replaced` (ended by a newer login of the same uid beyond the cap) "
+             "or, at login, `invalid_credentials`.",
         404: "`unknown_user`: the user never logged in.",
         409: "`client_msg_id_reused`: the id was used before for another recipient or "
              "body; nothing was stored.",
@@ -124,7 +125,8 @@ def openapi_document() -> dict[str, Any]:
                     "type": "string",
                     "enum": [
                         "invalid_request", "payload_too_large", "unsupported_media_type",
-                        "invalid_credentials", "session_expired", "unknown_user",
+                        "invalid_credentials", "session_expired", "session_replaced",
+                        "unknown_user",
                         "client_msg_id_reused", "not_found", "method_not_allowed",
                         "blocked", "too_many_contacts", "too_many_blocks", "rate_limited",
                         "auth_unavailable",

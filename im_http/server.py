@@ -160,6 +160,10 @@ def serve(
                 "keepalive": KEEPALIVE_S,
                 "graceful_timeout": max(1, round(grace_s)),
                 "timeout": 30,
+                # gunicorn's defaults, pinned: docs/api.md names them (414 and 431).
+                "limit_request_line": 4094,
+                "limit_request_fields": 100,
+                "limit_request_field_size": 8190,
                 "proc_name": "im-server",
                 "loglevel": "warning",
                 "errorlog": "-",

@@ -67,6 +67,8 @@ _VARIABLES = {
     "log_level": "IM_LOG_LEVEL",
     "log_format": "IM_LOG_FORMAT",
     "access_log": "IM_ACCESS_LOG",
+    "max_sessions_per_uid": "IM_MAX_SESSIONS_PER_UID",
+    "game_token_max_age": "IM_GAME_TOKEN_MAX_AGE",
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -237,6 +239,8 @@ class Settings:
     presence_scope: PresenceScope = "all"
     trusted_proxies: tuple[IpNetwork, ...] = (
         ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+    max_sessions_per_uid: int = 8
+    game_token_max_age: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -309,6 +313,10 @@ class Settings:
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
             trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
+            max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
+                                          d.max_sessions_per_uid, low=1, high=1000),
+            game_token_max_age=_number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
+                                       low=1, high=30 * 86400),
         )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(

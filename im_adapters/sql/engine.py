@@ -11,7 +11,9 @@ checkout.) Backend-specific choices:
 - MySQL/MariaDB (PyMySQL): ``utf8mb4`` (4-byte emoji), ``READ COMMITTED`` (a read
   after a lock wait sees what the lock holder committed), ``innodb_lock_wait_timeout``
   and socket read/write timeouts.
-- SQLite: WAL (readers never block the writer), ``busy_timeout``, foreign keys, and
+- SQLite: the file is created readable by its owner only (0600; SQLite gives its
+  ``-wal`` and ``-shm`` files the same mode), WAL (readers never block the writer),
+  ``busy_timeout``, foreign keys, and
   ``BEGIN IMMEDIATE`` for every transaction that may write, so a writer takes the write
   lock up front and two transactions can never deadlock upgrading a read lock. Read-only
   work runs in a deferred ``BEGIN`` (see ``READ_ONLY``), which WAL serves without locks.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,6 +96,7 @@ def create_engine_from_url(
                 "an in-memory SQLite database is private to one connection; "
                 "use a file (sqlite:///path/im.sqlite3)"
             )
+        _create_private(parsed.database)
         connect_args["timeout"] = timeout  # the busy wait while opening, before pragmas
         connect_args["check_same_thread"] = False
     elif backend == "postgresql":
@@ -162,6 +166,23 @@ def _missing(backend: str, extra: str | None) -> MissingDriver:
 def _redacted(url: str) -> str:
     scheme, sep, _ = url.partition("://")
     return f"{scheme}://..." if sep else "(not a URL)"
+
+
+def _create_private(path: str) -> None:
+    """Create the SQLite file empty with mode 0600 if it is missing: it holds messages.
+
+    SQLite would create it 0644 (less the umask), readable by every local user; its
+    ``-wal`` and ``-shm`` files take the database file's mode. An existing file is
+    left as its owner made it.
+    """
+    if path.startswith("file:"):
+        return  # a URI names its own options; SQLite opens it as told
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such directory, say: SQLite's own error will say so on connect
 
 
 def _configure_sqlite(engine: sa.Engine, timeout: float) -> None:

@@ -15,7 +15,12 @@ from im_core.ports.mailbox import (
     TooManyContacts,
     UnknownUser,
 )
-from im_core.ports.sessions import SessionStore, SessionStoreUnavailable
+from im_core.ports.sessions import (
+    MAX_SESSIONS_DEFAULT,
+    SessionReplaced,
+    SessionStore,
+    SessionStoreUnavailable,
+)
 from im_core.ports.signals import (
     INBOX_HINT_TTL_MS,
     InboxHint,
@@ -26,6 +31,7 @@ from im_core.ports.signals import (
 
 __all__ = [
     "INBOX_HINT_TTL_MS",
+    "MAX_SESSIONS_DEFAULT",
     "AuthError",
     "AuthUnavailable",
     "Blocked",
@@ -39,6 +45,7 @@ __all__ = [
     "MailboxUnavailable",
     "RateLimiter",
     "RateLimiterUnavailable",
+    "SessionReplaced",
     "SessionStore",
     "SessionStoreUnavailable",
     "SignalsUnavailable",

@@ -29,7 +29,8 @@ class GameAuth(Protocol):
     Contract:
         - ``verify`` returns ``None`` when the credential is good for exactly this uid;
         - raises ``InvalidCredentials`` when it is not (wrong signature, expired,
-          issued for another uid, refused by the service);
+          made to last longer than the verifier accepts, issued for another uid,
+          refused by the service);
         - raises ``AuthUnavailable`` when no answer could be had in bounded time.
           It never accepts a credential it could not check.
         - ``ping`` raises ``AuthUnavailable`` if ``verify`` could not work now; a

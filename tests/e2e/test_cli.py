@@ -310,3 +310,21 @@ def test_a_token_from_the_token_command_is_accepted_only_for_its_uid(tmp_path: P
         auth.verify("bob", token)
     bad = _run("token", "not a uid", cwd=tmp_path, IM_GAME_AUTH_JWT_SECRET=secret)
     assert bad.returncode == 2 and "uid" in bad.stderr
+
+
+def test_the_token_command_mints_no_longer_than_the_servers_max_age(tmp_path: Path) -> None:
+    import jwt
+
+    secret = "k" * 40
+    default = _run("token", "alice", cwd=tmp_path, IM_GAME_AUTH_JWT_SECRET=secret)
+    claims = jwt.decode(default.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600
+
+    too_long = _run("token", "alice", "--ttl", "7200", cwd=tmp_path,
+                    IM_GAME_AUTH_JWT_SECRET=secret)
+    assert too_long.returncode == 2
+    assert "IM_GAME_TOKEN_MAX_AGE" in too_long.stderr
+
+    allowed = _run("token", "alice", "--ttl", "7200", cwd=tmp_path,
+                   IM_GAME_AUTH_JWT_SECRET=secret, IM_GAME_TOKEN_MAX_AGE="7200")
+    assert allowed.returncode == 0, allowed.stderr

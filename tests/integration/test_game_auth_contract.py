@@ -234,6 +234,48 @@ def test_ping_answers_and_the_verifier_still_works_after_it(
         implementation.auth.verify("bob", implementation.credential_for("alice"))
 
 
+# --- JWT specifics: every algorithm family enforces short-lived tokens -----------------
+
+
+@dataclass
+class Signer:
+    auth: JwtGameAuth
+    sign: Callable[[dict[str, Any]], str]
+
+
+@pytest.fixture(params=["hs256", "rs256", "es256"])
+def signer(request: pytest.FixtureRequest, tmp_path: Path) -> Signer:
+    """A JWT verifier (default max age, an hour) and the game's way to sign claims."""
+    if request.param == "hs256":
+        return Signer(JwtGameAuth.from_secret(SECRET),
+                      lambda claims: jwt.encode(claims, SECRET.encode(), "HS256"))
+    key = request.getfixturevalue("rsa_key" if request.param == "rs256" else "ec_key")
+    auth = JwtGameAuth.from_public_key_file(_write_public_pem(tmp_path, key))
+    return Signer(auth, lambda claims: jwt.encode(claims, key, request.param.upper()))
+
+
+def test_a_jwt_without_exp_is_refused(signer: Signer) -> None:
+    with pytest.raises(InvalidCredentials, match="exp"):
+        signer.auth.verify("alice", signer.sign({"sub": "alice", "iat": int(time.time())}))
+
+
+@pytest.mark.parametrize("with_iat", [True, False])
+def test_a_jwt_lasting_longer_than_an_hour_is_refused(signer: Signer, with_iat: bool) -> None:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": "alice", "exp": now + 2 * 3600}
+    if with_iat:
+        claims["iat"] = now
+
+    with pytest.raises(InvalidCredentials, match="longer than"):
+        signer.auth.verify("alice", signer.sign(claims))
+
+
+def test_a_jwt_lasting_an_hour_is_accepted(signer: Signer) -> None:
+    now = int(time.time())
+
+    signer.auth.verify("alice", signer.sign({"sub": "alice", "iat": now, "exp": now + 3600}))
+
+
 # --- HTTP specifics --------------------------------------------------------------------
 
 

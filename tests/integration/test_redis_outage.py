@@ -269,7 +269,7 @@ def test_every_key_is_namespaced_and_all_keys_of_a_user_share_one_cluster_slot(
         for uid in ("alice", "bob.b@x:1"):
             mine = {k for k in keys if k.startswith(f"{redis_namespace}:{{{uid}}}:")}
             expected = {f"{redis_namespace}:{{{uid}}}:z"} | {
-                f"{redis_namespace}:{{{uid}}}:s:{t.secret}" for t in tokens if t.uid == uid
+                f"{redis_namespace}:{{{uid}}}:s:{t.digest}" for t in tokens if t.uid == uid
             }
             assert mine == expected
             assert len({key_slot(k.encode()) for k in mine}) == 1

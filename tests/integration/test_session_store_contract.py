@@ -11,13 +11,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from im_adapters.redis_sessions import RedisSessionStore
 from im_core.memory import InMemorySessionStore
 from im_core.models import Presence, Session, SessionToken
-from im_core.ports import SessionStore, SessionStoreUnavailable
+from im_core.ports import SessionReplaced, SessionStore, SessionStoreUnavailable
 
 TTL = 60_000
 SHORT_TTL = 200
@@ -79,15 +80,79 @@ def now() -> int:
     return time.time_ns() // 1_000_000
 
 
+@pytest.fixture
+def kept_strings(request: pytest.FixtureRequest, store: SessionStore) -> Callable[[], list[str]]:
+    """Everything the store holds, as strings: what a dump of it would show.
+
+    Redis: every key of the namespace, and every field, member and value under it.
+    Memory: every string, key and attribute reachable from the store object.
+    """
+    if isinstance(store, RedisSessionStore):
+        import redis
+
+        namespace: str = request.getfixturevalue("redis_namespace")
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"),
+                                      decode_responses=True)
+        request.addfinalizer(client.close)
+
+        def in_redis() -> list[str]:
+            found: list[str] = []
+            for key in client.scan_iter(match=f"{namespace}:*"):
+                found.append(key)
+                kind = client.type(key)
+                if kind == "hash":
+                    for field, value in client.hgetall(key).items():
+                        found += [field, value]
+                elif kind == "zset":
+                    found += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+                elif kind == "string":
+                    found.append(client.get(key))
+                else:
+                    found.append(f"unexpected {kind} at {key}")
+            return found
+
+        return in_redis
+
+    def in_memory() -> list[str]:
+        found: list[str] = []
+        seen: set[int] = set()
+
+        def walk(value: Any) -> None:
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            if isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    walk(k)
+                    walk(v)
+            elif isinstance(value, list | tuple | set | frozenset):
+                for item in value:
+                    walk(item)
+            elif hasattr(value, "__slots__") or hasattr(value, "__dict__"):
+                names = list(getattr(value, "__dict__", {}))
+                for cls in type(value).__mro__:
+                    names += [n for n in getattr(cls, "__slots__", ()) if isinstance(n, str)]
+                for name in names:
+                    walk(getattr(value, name, None))
+
+        walk(store)
+        return found
+
+    return in_memory
+
+
 def token(uid: str = "alice") -> SessionToken:
     return SessionToken(uid, secrets.token_urlsafe(16))
 
 
 def login(
-    store: SessionStore, at: int, uid: str = "alice", client_type: str = "ios", ttl: int = TTL
+    store: SessionStore, at: int, uid: str = "alice", client_type: str = "ios", ttl: int = TTL,
+    cap: int = 8,
 ) -> SessionToken:
     new = token(uid)
-    store.create(Session(new, client_type, "login", at), ttl)
+    store.create(Session(new, client_type, "login", at), ttl, cap)
     return new
 
 
@@ -292,6 +357,123 @@ def test_a_uid_asked_twice_is_answered_once(store: SessionStore, now: int) -> No
     login(store, now)
 
     assert store.presence(["alice", "alice"], now + 1) == {"alice": Presence(True, "ios", now)}
+
+
+def test_no_key_member_or_value_in_the_store_holds_a_session_secret(
+    store: SessionStore, now: int, kept_strings: Callable[[], list[str]]
+) -> None:
+    tokens = [login(store, now + i, uid=uid, cap=2)
+              for i, uid in enumerate(["alice", "alice", "alice", "bob"])]
+    store.touch(tokens[-1], "heartbeat", now + 10, TTL)
+    store.delete(tokens[-2])
+    with pytest.raises(SessionReplaced):
+        store.touch(tokens[0], "heartbeat", now + 11, TTL)
+
+    kept = kept_strings()
+
+    live = [tokens[1], tokens[3]]
+    assert all(any(t.digest in k for k in kept) for t in live), "the probe sees the store"
+    leaked = [t.secret for t in tokens if any(t.secret in k for k in kept)]
+    assert leaked == []
+
+
+def test_a_login_beyond_the_cap_replaces_the_session_whose_last_call_is_oldest(
+    store: SessionStore, now: int
+) -> None:
+    first = login(store, now, cap=3)
+    second = login(store, now + 1, cap=3)
+    third = login(store, now + 2, cap=3)
+    store.touch(first, "heartbeat", now + 3, TTL)  # now second is the one idle longest
+
+    fourth = login(store, now + 4, cap=3)
+
+    with pytest.raises(SessionReplaced):
+        store.touch(second, "heartbeat", now + 5, TTL)
+    for alive in (first, third, fourth):
+        assert store.touch(alive, "heartbeat", now + 5, TTL) is not None
+
+
+def test_a_replaced_session_is_a_kind_of_expired_session(store: SessionStore, now: int) -> None:
+    from im_core.errors import SessionExpired
+
+    first = login(store, now, cap=1)
+    login(store, now + 1, cap=1)
+
+    with pytest.raises(SessionExpired):
+        store.touch(first, "heartbeat", now + 2, TTL)
+
+
+def test_a_flood_of_logins_leaves_only_the_cap_and_every_other_token_replaced(
+    store: SessionStore, now: int
+) -> None:
+    tokens = [login(store, now + i, client_type="pc" if i % 2 else "ios", cap=4)
+              for i in range(60)]
+
+    survivors = [t for i, t in enumerate(tokens) if _touchable(store, t, now + 100 + i)]
+
+    assert survivors == tokens[-4:]
+    assert store.presence(["alice"], now + 200) == {"alice": Presence(True, "pc", now + 159)}
+
+
+def _touchable(store: SessionStore, session: SessionToken, at: int) -> bool:
+    try:
+        return store.touch(session, "heartbeat", at, TTL) is not None
+    except SessionReplaced:
+        return False
+
+
+def test_the_cap_counts_only_live_sessions(
+    store: SessionStore, now: int, elapse: Callable[[int], None]
+) -> None:
+    stale = login(store, now, ttl=SHORT_TTL, cap=2)
+    elapse(SHORT_TTL * 3 // 2)
+    later = now + SHORT_TTL * 3 // 2
+
+    first = login(store, later, cap=2)
+    second = login(store, later + 1, cap=2)
+
+    assert store.touch(stale, "heartbeat", later + 2, TTL) is None  # expired, not replaced
+    assert store.touch(first, "heartbeat", later + 2, TTL) is not None
+    assert store.touch(second, "heartbeat", later + 2, TTL) is not None
+
+
+def test_the_same_token_created_again_counts_once(store: SessionStore, now: int) -> None:
+    other = login(store, now, cap=2)
+    again = token()
+    for i in range(3):
+        store.create(Session(again, "pc", "login", now + 1 + i), TTL, 2)
+
+    assert store.touch(other, "heartbeat", now + 10, TTL) is not None
+    assert store.touch(again, "heartbeat", now + 10, TTL) is not None
+
+
+def test_the_cap_of_one_uid_never_touches_another_uids_sessions(
+    store: SessionStore, now: int
+) -> None:
+    bob = login(store, now, uid="bob", cap=1)
+    for i in range(3):
+        login(store, now + 1 + i, uid="alice", cap=1)
+
+    assert store.touch(bob, "heartbeat", now + 10, TTL) is not None
+
+
+def test_a_replaced_session_is_forgotten_after_its_ttl(
+    store: SessionStore, now: int, elapse: Callable[[int], None]
+) -> None:
+    first = login(store, now, ttl=SHORT_TTL, cap=1)
+    login(store, now + 1, ttl=SHORT_TTL, cap=1)
+    elapse(SHORT_TTL * 3 // 2)
+
+    assert store.touch(first, "heartbeat", now + SHORT_TTL * 3 // 2, TTL) is None
+
+
+def test_a_replaced_user_with_no_other_session_left_is_still_online_by_the_new_one(
+    store: SessionStore, now: int
+) -> None:
+    login(store, now, client_type="ios", cap=1)
+    login(store, now + 5, client_type="pc", cap=1)
+
+    assert store.presence(["alice"], now + 6) == {"alice": Presence(True, "pc", now + 5)}
 
 
 def test_ping_answers_and_leaves_nothing_behind_for_the_next_call(

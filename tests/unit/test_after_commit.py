@@ -46,10 +46,10 @@ class BrokenAfterCommit(InMemorySessionStore):
         super().__init__()
         self.failing: set[str] = set()
 
-    def create(self, session: Session, ttl_ms: int) -> None:
+    def create(self, session: Session, ttl_ms: int, max_sessions: int = 8) -> None:
         if "create" in self.failing:
             raise SessionStoreUnavailable("create failed (switched off by the test)")
-        super().create(session, ttl_ms)
+        super().create(session, ttl_ms, max_sessions)
 
 
 @pytest.fixture

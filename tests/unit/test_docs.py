@@ -42,3 +42,12 @@ def test_the_shell_snippets_are_found_at_all() -> None:
 @pytest.mark.parametrize(("name", "code"), _blocks("python"))
 def test_the_python_snippets_run_as_written(name: str, code: str) -> None:
     exec(compile(code, name, "exec"), {})
+
+
+def test_every_test_docs_security_names_exists() -> None:
+    # docs/security.md proves each guarantee by naming a test: the name must be real.
+    named = set(re.findall(r"\b(test_\w+)`", (ROOT / "docs" / "security.md").read_text()))
+    defined = {match for path in (ROOT / "tests").rglob("test_*.py")
+               for match in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+    assert named, "docs/security.md names its tests"
+    assert sorted(named - defined) == []

@@ -91,6 +91,50 @@ def test_a_token_without_exp_is_refused() -> None:
         auth.verify("alice", _hs256(SECRET, _claims(exp_in=None)))
 
 
+def test_a_token_lasting_longer_than_the_max_age_is_refused() -> None:
+    auth = JwtGameAuth.from_secret(SECRET)  # the default: an hour
+
+    with pytest.raises(InvalidCredentials, match="longer than the 3600 s"):
+        auth.verify("alice", _hs256(SECRET, _claims(exp_in=3601)))
+
+
+def test_a_token_issued_long_ago_is_refused_even_if_little_of_it_is_left() -> None:
+    auth = JwtGameAuth.from_secret(SECRET, max_age_s=600)
+    now = int(time.time())
+
+    with pytest.raises(InvalidCredentials, match="longer than"):
+        auth.verify("alice", _hs256(SECRET, {"sub": "alice", "iat": now - 86_400,
+                                             "exp": now + 60}))
+
+
+def test_a_token_lasting_exactly_the_max_age_is_accepted() -> None:
+    auth = JwtGameAuth.from_secret(SECRET, max_age_s=600)
+
+    auth.verify("alice", _hs256(SECRET, _claims(exp_in=600)))
+
+
+def test_without_iat_the_lifetime_left_counts_against_the_max_age() -> None:
+    auth = JwtGameAuth.from_secret(SECRET, max_age_s=600, leeway_s=30)
+    now = int(time.time())
+
+    auth.verify("alice", _hs256(SECRET, {"sub": "alice", "exp": now + 600}))
+    with pytest.raises(InvalidCredentials, match="longer than"):
+        auth.verify("alice", _hs256(SECRET, {"sub": "alice", "exp": now + 10 * 365 * 86_400}))
+
+
+def test_a_max_age_that_is_not_positive_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="max age"):
+        JwtGameAuth.from_secret(SECRET, max_age_s=0)
+
+
+def test_a_minted_token_lasts_the_max_age_by_default_and_is_accepted() -> None:
+    token = mint_game_token(SECRET, "alice")
+    claims = jwt.decode(token, options={"verify_signature": False})
+
+    assert claims["exp"] - claims["iat"] == 3600
+    JwtGameAuth.from_secret(SECRET).verify("alice", token)
+
+
 def test_a_token_without_sub_is_refused() -> None:
     auth = JwtGameAuth.from_secret(SECRET)
     claims = _claims()

@@ -118,3 +118,36 @@ def test_rate_limits_read_as_count_per_seconds_or_off() -> None:
 def test_a_malformed_abuse_setting_is_refused_naming_it(variable: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_env({variable: value})
+
+
+def test_the_session_cap_and_the_game_token_max_age_have_safe_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.max_sessions_per_uid == 8
+    assert settings.game_token_max_age == 3600
+
+
+def test_the_session_cap_and_the_game_token_max_age_are_read_and_checked() -> None:
+    settings = Settings.from_env({"IM_MAX_SESSIONS_PER_UID": "3",
+                                  "IM_GAME_TOKEN_MAX_AGE": "600"})
+    assert (settings.max_sessions_per_uid, settings.game_token_max_age) == (3, 600)
+    with pytest.raises(ConfigurationError, match="IM_MAX_SESSIONS_PER_UID"):
+        Settings.from_env({"IM_MAX_SESSIONS_PER_UID": "0"})
+    with pytest.raises(ConfigurationError, match="IM_GAME_TOKEN_MAX_AGE"):
+        Settings.from_env({"IM_GAME_TOKEN_MAX_AGE": "0"})
+
+
+def test_the_built_service_and_verifier_use_the_cap_and_the_max_age(tmp_path: Path) -> None:
+    from im_http.bootstrap import build_game_auth, build_service
+
+    settings = Settings.from_env({"IM_MAX_SESSIONS_PER_UID": "3", "IM_GAME_TOKEN_MAX_AGE": "600",
+                                  "IM_GAME_AUTH_JWT_SECRET": "s" * 32,
+                                  "IM_SESSION_STORE_URL": "memory://",
+                                  "IM_DATABASE_URL": "memory://"})
+    built = build_service(settings)
+    try:
+        assert built.service.max_sessions_per_uid == 3
+    finally:
+        built.close()
+    auth, _ = build_game_auth(settings)
+    assert auth._max_age_s == 600  # type: ignore[attr-defined]
