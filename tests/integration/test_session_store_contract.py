@@ -90,25 +90,32 @@ def kept_strings(request: pytest.FixtureRequest, store: SessionStore) -> Callabl
     if isinstance(store, RedisSessionStore):
         import redis
 
-        namespace: str = request.getfixturevalue("redis_namespace")
-        client = redis.Redis.from_url(request.getfixturevalue("redis_url"),
-                                      decode_responses=True)
-        request.addfinalizer(client.close)
+        if request.node.callspec.params.get("store") == "redis-cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            namespace: str = request.getfixturevalue("redis_cluster_namespace")
+            clients = [redis.Redis(port=port, decode_responses=True) for port in cluster.ports]
+        else:
+            namespace = request.getfixturevalue("redis_namespace")
+            clients = [redis.Redis.from_url(request.getfixturevalue("redis_url"),
+                                            decode_responses=True)]
+        for client in clients:
+            request.addfinalizer(client.close)
 
         def in_redis() -> list[str]:
             found: list[str] = []
-            for key in client.scan_iter(match=f"{namespace}:*"):
-                found.append(key)
-                kind = client.type(key)
-                if kind == "hash":
-                    for field, value in client.hgetall(key).items():
-                        found += [field, value]
-                elif kind == "zset":
-                    found += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-                elif kind == "string":
-                    found.append(client.get(key))
-                else:
-                    found.append(f"unexpected {kind} at {key}")
+            for client in clients:  # on a cluster, every master holds some keys
+                for key in client.scan_iter(match=f"{namespace}:*"):
+                    found.append(key)
+                    kind = client.type(key)
+                    if kind == "hash":
+                        for field, value in client.hgetall(key).items():
+                            found += [field, value]
+                    elif kind == "zset":
+                        found += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+                    elif kind == "string":
+                        found.append(client.get(key))
+                    else:
+                        found.append(f"unexpected {kind} at {key}")
             return found
 
         return in_redis
