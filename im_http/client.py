@@ -408,8 +408,9 @@ class Client:
                 for uid, p in answer["presence"].items()}
 
     def contacts(self) -> list[Contact]:
-        answer = self._call("GET", "/v1/contacts")
-        return [Contact(str(c["uid"]), bool(c["online"])) for c in answer["contacts"]]
+        """Every contact, with whether it is online, following the server's pages."""
+        return [Contact(str(c["uid"]), bool(c["online"]))
+                for c in self._every("/v1/contacts", "contacts")]
 
     def add_contact(self, uid: str) -> None:
         self._call("PUT", f"/v1/contacts/{quote(uid, safe='')}")
@@ -418,8 +419,19 @@ class Client:
         self._call("DELETE", f"/v1/contacts/{quote(uid, safe='')}")
 
     def blocks(self) -> list[str]:
-        """The players this one has blocked (``GET /v1/blocks``)."""
-        return [str(uid) for uid in self._call("GET", "/v1/blocks")["blocks"]]
+        """The players this one has blocked (``GET /v1/blocks``, every page)."""
+        return [str(b["uid"]) for b in self._every("/v1/blocks", "blocks")]
+
+    def _every(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        """The items of a paged list, page after page (``after`` / ``next_after``)."""
+        after: str | None = None
+        while True:
+            query = {"limit": "500"} if after is None else {"limit": "500", "after": after}
+            answer = self._call("GET", path, query=query)
+            yield from answer[key]
+            after = answer.get("next_after")
+            if not after:
+                return
 
     def block(self, uid: str) -> None:
         """Refuse messages from ``uid`` (their sends get 403 ``blocked``)."""
