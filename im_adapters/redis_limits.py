@@ -15,10 +15,9 @@ from typing import Any
 
 import redis
 import redis.cluster
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
+from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url, redis_from_url
 from im_core.errors import ConfigurationError
 from im_core.ports.limits import RateLimiterUnavailable, interval_ms
 
@@ -67,20 +66,14 @@ class RedisRateLimiter:
         Raises:
             ConfigurationError: the URL cannot name a Redis.
         """
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "max_connections": max_connections,
-            "decode_responses": True,
-        }
         try:
-            if url.startswith("redis+cluster://"):
-                client: Any = redis.cluster.RedisCluster.from_url(
-                    "redis://" + url.removeprefix("redis+cluster://"), **options)
+            if url.startswith(CLUSTER_SCHEME):
+                client: Any = cluster_from_url(
+                    url, max_connections=max_connections, socket_timeout=timeout,
+                    socket_connect_timeout=timeout, decode_responses=True)
             elif url.startswith(("redis://", "rediss://", "unix://")):
-                # A connection error is retried once here (a restarted Redis leaves
-                # dead sockets); a timeout is not, so a hung Redis costs one timeout.
-                client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+                client = redis_from_url(url, timeout=timeout, max_connections=max_connections,
+                                        decode_responses=True)
             else:
                 raise ConfigurationError(
                     "the Redis URL must start with redis://, rediss://, unix:// "

@@ -33,10 +33,8 @@ from typing import Any
 
 import redis
 import redis.cluster
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url
+from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url, redis_from_url
 from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
 from im_core.errors import ConfigurationError
 from im_core.memory import InMemoryInboxSignals
@@ -104,17 +102,14 @@ class RedisInboxSignals:
             SignalsUnavailable: no node of the cluster answered (a cluster client
                 learns the slot map when it is built).
         """
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "health_check_interval": 5,
-        }
         try:
             if url.startswith(CLUSTER_SCHEME):
-                client: Any = cluster_from_url(url, max_connections=max_connections, **options)
+                client: Any = cluster_from_url(
+                    url, max_connections=max_connections, socket_timeout=timeout,
+                    socket_connect_timeout=timeout, health_check_interval=5)
             elif url.startswith(("redis://", "rediss://", "unix://")):
-                client = redis.Redis.from_url(url, max_connections=max_connections,
-                                              retry=Retry(NoBackoff(), 0), **options)
+                client = redis_from_url(url, timeout=timeout, max_connections=max_connections,
+                                        health_check_interval=5)
             else:
                 raise ConfigurationError(
                     "the Redis URL must start with redis://, rediss://, unix:// "

@@ -154,11 +154,18 @@ def _build_sessions(settings: Settings) -> SessionStore:
 
         return _check_answers("session store", url, lambda: RedisSessionStore.from_url(
             url, namespace=settings.redis_namespace, timeout=settings.storage_timeout,
-            max_connections=settings.pool_size * 2))
+            max_connections=_redis_connections(settings)))
     raise ConfigurationError(
         "IM_SESSION_STORE_URL must be memory://, redis://host:port/db, rediss://host:port/db,"
         f" unix:///path/to/redis.sock or redis+cluster://host:port, not {url.split(':')[0]}:"
     )
+
+
+def _redis_connections(settings: Settings) -> int:
+    """Redis connections per store and worker: every request makes a round trip, and a
+    worker may hold thousands of requests, so more than the database gets (Redis is
+    cheap per connection); at least 64."""
+    return max(64, settings.pool_size * 4)
 
 
 def _build_signals(settings: Settings) -> InboxSignals:
@@ -169,7 +176,8 @@ def _build_signals(settings: Settings) -> InboxSignals:
     from im_adapters.redis_signals import RedisInboxSignals
 
     signals = RedisInboxSignals.from_url(url, namespace=settings.redis_namespace,
-                                         timeout=settings.storage_timeout)
+                                         timeout=settings.storage_timeout,
+                                         max_connections=_redis_connections(settings))
     signals.start()
     if not signals.wait_connected(max(settings.storage_timeout, 1.0)):
         signals.close()
@@ -186,7 +194,7 @@ def _build_limiter(settings: Settings) -> RateLimiter:
     from im_adapters.redis_limits import RedisRateLimiter
 
     return RedisRateLimiter.from_url(url, timeout=settings.storage_timeout,
-                                     max_connections=settings.pool_size * 2)
+                                     max_connections=_redis_connections(settings))
 
 
 def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
