@@ -46,7 +46,7 @@ def test_schemathesis_with_all_checks_finds_no_failure_and_no_server_error(
     try:
         base_url = f"http://127.0.0.1:{node.port}"
         done = subprocess.run(schemathesis_command(base_url, MAX_EXAMPLES, seed=20303),
-                              env=fuzz_env(base_url), cwd=ROOT, capture_output=True, text=True,
+                              env=fuzz_env(base_url), cwd=tmp_path, capture_output=True, text=True,
                               timeout=170)
     finally:
         node.stop()
