@@ -7,6 +7,7 @@ Everything here talks to 127.0.0.1 only and stops what it started, by pid.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import select
@@ -50,7 +51,8 @@ def call(port: int, method: str, path: str, body: Any = None, token: str | None 
     except urllib.error.HTTPError as error:
         raw = error.read()
         return error.code, json.loads(raw) if raw else None, time.monotonic() - started
-    except (OSError, urllib.error.URLError, ConnectionError) as error:
+    except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
+        # A node that dies mid-answer: refused, reset, closed, or a truncated body.
         raise ServerDown(f"{method} {path} on {port}: {error!r}") from error
 
 

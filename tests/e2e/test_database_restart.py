@@ -113,10 +113,18 @@ def _run(node: Node, relay: CuttingRelay, database_url: str) -> None:
             record("history", status, answer, took)
             time.sleep(0.1)
 
-    threads = [threading.Thread(target=sender, args=(uid,)) for uid in SENDERS]
-    threads += [threading.Thread(target=puller, args=(uid, uid in ACKERS))
+    crashed: list[str] = []
+
+    def guarded(target: Any, *args: Any) -> None:
+        try:
+            target(*args)
+        except BaseException as error:  # no answer at all is a failure too
+            crashed.append(f"{target.__name__}{args}: {error!r}")
+
+    threads = [threading.Thread(target=guarded, args=(sender, uid)) for uid in SENDERS]
+    threads += [threading.Thread(target=guarded, args=(puller, uid, uid in ACKERS))
                 for uid in KEEPERS + ACKERS]
-    threads += [threading.Thread(target=reader, args=("s0",))]
+    threads += [threading.Thread(target=guarded, args=(reader, "s0"))]
     for thread in threads:
         thread.start()
     try:
@@ -132,6 +140,7 @@ def _run(node: Node, relay: CuttingRelay, database_url: str) -> None:
         for thread in threads:
             thread.join(timeout=30)
 
+    assert not crashed, crashed
     # Only the usual answers or 503 storage_unavailable, each within the timeout.
     statuses = Counter((kind, status) for kind, _, status, _, _ in answers)
     for kind, _, status, answer, took in answers:

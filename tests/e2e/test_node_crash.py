@@ -116,8 +116,15 @@ def _run(a: Node, b: Node, database_url: str) -> None:
                     sent["ok"] += 1
                 break
 
-    pollers = [threading.Thread(target=recipient, args=(uid,)) for uid in RECIPIENTS]
-    senders = [threading.Thread(target=sender, args=(i, uid)) for i, uid in enumerate(SENDERS)]
+    def guarded(target: Any, *args: Any) -> None:
+        try:
+            target(*args)
+        except BaseException as error:  # a client thread that dies must fail the test
+            errors.append(f"{target.__name__}{args}: {error!r}")
+
+    pollers = [threading.Thread(target=guarded, args=(recipient, uid)) for uid in RECIPIENTS]
+    senders = [threading.Thread(target=guarded, args=(sender, i, uid))
+               for i, uid in enumerate(SENDERS)]
     for thread in pollers + senders:
         thread.start()
     try:
