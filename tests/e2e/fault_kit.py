@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,11 @@ def migrate(url: str, workdir: Path) -> None:
 
 
 class Node:
-    """One ``im-server serve`` process (in a process group of its own)."""
+    """One ``im-server serve`` process (in a process group of its own).
+
+    Start nodes through ``nodes`` (a context manager), so that every node started is
+    stopped even when a later one fails to start.
+    """
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
         self.port = free_port()
@@ -100,14 +105,18 @@ class Node:
                 [sys.executable, "-m", "im_http.cli", "serve", "--port", str(self.port)],
                 env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            with contextlib.suppress(ServerDown):
-                if call(self.port, "GET", "/healthz", timeout=1)[0] == 200:
-                    return
-            assert time.monotonic() < deadline, "im-server did not come up"
-            time.sleep(0.1)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert self.process.poll() is None, self.log.read_text()[-3000:]
+                with contextlib.suppress(ServerDown):
+                    if call(self.port, "GET", "/healthz", timeout=1)[0] == 200:
+                        return
+                assert time.monotonic() < deadline, "im-server did not come up"
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
 
     def kill_hard(self) -> None:
         """kill -9 of the node: its gunicorn master and worker, no goodbye."""
@@ -251,3 +260,16 @@ class PrivateRedis:
         """Stop it and start it again, empty (no persistence): every session is gone."""
         self.stop()
         self.start()
+
+
+@contextlib.contextmanager
+def nodes(count: int, env: dict[str, str], workdir: Path) -> Iterator[list[Node]]:
+    """``count`` nodes on the same settings, all stopped on the way out."""
+    started: list[Node] = []
+    try:
+        for _ in range(count):
+            started.append(Node(env, workdir))
+        yield started
+    finally:
+        for node in started:
+            node.stop()

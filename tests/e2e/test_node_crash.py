@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.fault_kit import Node, ServerDown, call, clean_env, login, migrate
+from tests.e2e.fault_kit import Node, ServerDown, call, clean_env, login, migrate, nodes
 
 SENDERS = [f"s{i}" for i in range(4)]
 RECIPIENTS = [f"r{i}" for i in range(6)]
@@ -41,12 +41,8 @@ def test_a_node_killed_mid_load_loses_no_acknowledged_message_and_stores_none_tw
     env = clean_env({"IM_DATABASE_URL": postgres_url, "IM_SESSION_STORE_URL": redis_url,
                      "IM_REDIS_NAMESPACE": redis_namespace, "IM_STORAGE_TIMEOUT": "2"},
                     tmp_path)
-    a, b = Node(env, tmp_path), Node(env, tmp_path)
-    try:
+    with nodes(2, env, tmp_path) as (a, b):
         _run(a, b, postgres_url)
-    finally:
-        a.stop()
-        b.stop()
 
 
 def _run(a: Node, b: Node, database_url: str) -> None:

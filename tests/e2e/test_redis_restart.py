@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.fault_kit import Node, PrivateRedis, call, clean_env, login, migrate
+from tests.e2e.fault_kit import Node, PrivateRedis, call, clean_env, login, migrate, nodes
 
 WAIT_S = 8  # the longest wait (4/5 of the 10 s TTL)
 WOKEN_WITHIN_S = 3.0
@@ -80,8 +80,7 @@ def test_after_redis_restarts_empty_clients_log_in_again_and_no_message_is_lost(
     migrate(postgres_url, tmp_path)
     env = clean_env({"IM_DATABASE_URL": postgres_url,
                      "IM_SESSION_STORE_URL": private_redis.url}, tmp_path)
-    a, b = Node(env, tmp_path), Node(env, tmp_path)
-    try:
+    with nodes(2, env, tmp_path) as (a, b):
         alice, bob = login(a.port, "alice"), login(b.port, "bob")
         first = _long_poll_is_woken_by_a_send_on_the_other_node(a, b, alice, bob, None,
                                                                 "before-1")
@@ -110,6 +109,3 @@ def test_after_redis_restarts_empty_clients_log_in_again_and_no_message_is_lost(
         assert [m["body"] for m in page["messages"]] == [
             "after-2", "after-1", "before-2", "before-1"]
         assert a.process.poll() is None and b.process.poll() is None
-    finally:
-        a.stop()
-        b.stop()
