@@ -102,9 +102,26 @@ def check_msgid(value: object, field: str) -> int | None:
     """Return ``value`` if it is ``None`` or a non-negative 64-bit msgid."""
     if value is None:
         return None
-    if type(value) is int and 0 <= value <= MSGID_MAX:
-        return value
+    number = _integral(value)
+    if number is not None and 0 <= number <= MSGID_MAX:
+        return number
     raise InvalidInput(field, "must be null or an integer msgid")
+
+
+def _integral(value: object) -> int | None:
+    """``value`` as an int if it is an integer or an integral float, else ``None``.
+
+    JSON Schema (and so the OpenAPI document) calls ``20303.0`` an integer, and some
+    JSON encoders write whole numbers that way, so an integral float is read as its
+    integer; the caller's range check still applies (``1e300`` is out of range). A
+    float beyond 2**53 stands for the integer it rounded to when the JSON was parsed.
+    Booleans, fractions, infinities and NaN are not integers.
+    """
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
 
 
 def check_wait(value: object) -> int:
@@ -120,9 +137,10 @@ def check_wait(value: object) -> int:
 
 
 def check_limit(value: object, field: str, maximum: int) -> int:
-    """Return ``value`` if it is an integer from 1 to ``maximum``."""
-    if type(value) is int and 1 <= value <= maximum:
-        return value
+    """Return ``value`` if it is an integer (or integral float) from 1 to ``maximum``."""
+    number = _integral(value)
+    if number is not None and 1 <= number <= maximum:
+        return number
     raise InvalidInput(field, f"must be an integer from 1 to {maximum}")
 
 

@@ -69,16 +69,30 @@ def test_printable_ascii_client_msg_ids_are_accepted(key: str) -> None:
     assert check_client_msg_id(key) == key
 
 
-@pytest.mark.parametrize("value", [True, 1.0, -1, 2**63, "3"])
+@pytest.mark.parametrize("value", [True, False, 1.5, -1, -1.0, 2**63, 2.0**63, 1e300,
+                                   float("inf"), float("nan"), "3"])
 def test_msgids_must_be_non_negative_64_bit_integers(value: object) -> None:
     with pytest.raises(InvalidInput):
         check_msgid(value, "ack")
 
 
-@pytest.mark.parametrize("value", [0, 101, True, None, "5"])
+@pytest.mark.parametrize(("value", "read"), [(0, 0), (20303, 20303), (20303.0, 20303),
+                                             (0.0, 0), (2.0**62, 2**62)])
+def test_integral_floats_are_msgids_as_json_schema_says(value: object, read: int) -> None:
+    got = check_msgid(value, "ack")
+    assert got == read and type(got) is int
+
+
+@pytest.mark.parametrize("value", [0, 101, 0.0, 100.5, 101.0, 1e300, float("nan"), True,
+                                   None, "5"])
 def test_limits_must_be_integers_within_range(value: object) -> None:
     with pytest.raises(InvalidInput):
         check_limit(value, "limit", 100)
+
+
+def test_an_integral_float_limit_is_its_integer() -> None:
+    got = check_limit(100.0, "limit", 100)
+    assert got == 100 and type(got) is int
 
 
 @pytest.mark.parametrize("body", ["nul\x00inside", "lone \ud800 surrogate", "\udfff"])
