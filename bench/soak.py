@@ -349,7 +349,10 @@ def soak(minutes: float, players: int, seed: int = 1) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
         env.update(IM_DATABASE_URL=database_url, IM_SESSION_STORE_URL=f"{REDIS_SERVER}/0",
                    IM_REDIS_NAMESPACE=namespace, IM_GAME_AUTH_JWT_SECRET=SECRET,
-                   XDG_DATA_HOME=str(workdir), PYTHONPATH=str(ROOT))
+                   XDG_DATA_HOME=str(workdir), PYTHONPATH=str(ROOT),
+                   # Every simulated player comes from one address: that limit is off;
+                   # the per-player limits stay on, as in production.
+                   IM_RATE_LOGINS_PER_ADDRESS="off")
         try:
             from bench.servers import migrate
 

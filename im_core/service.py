@@ -56,6 +56,7 @@ from im_core.ports.limits import RateLimiter
 from im_core.ports.signals import InboxSignals
 
 __all__ = [
+    "LIMITER_PAUSE_MS",
     "PRESENCE_MAX_UIDS",
     "ChatService",
     "ContactsPage",
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 PRESENCE_MAX_UIDS = 100
+
+LIMITER_PAUSE_MS = 5_000
+"""How long the rate limits are let through after the limiter failed to answer."""
 
 log = logging.getLogger("im_core")
 
@@ -142,6 +146,7 @@ class ChatService:
                                             validator=attrs.validators.ge(1))
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _limiter_failures: int = attrs.field(default=0, init=False)
+    _limiter_paused_until: int = attrs.field(default=0, init=False)
     _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
     _logins: threading.BoundedSemaphore = attrs.field(init=False)
@@ -412,15 +417,21 @@ class ChatService:
 
         A limiter that cannot answer lets the action through, logged and counted
         (``limiter_failures``): an outage of the limiter must not stop the chat, and
-        the stores behind the action answer for themselves.
+        the stores behind the action answer for themselves. After a failure the
+        limiter is not asked for ``LIMITER_PAUSE_MS``, so that a hung limiter costs
+        its timeout once, not on every call (a login asks it twice).
         """
         if rate is None:
             return
+        now = self.clock.now_ms()
+        if now < self._limiter_paused_until:
+            return
         try:
-            wait_ms = self.limiter.hit(key, rate.count, rate.window_ms, self.clock.now_ms())
+            wait_ms = self.limiter.hit(key, rate.count, rate.window_ms, now)
         except StorageUnavailable as error:
             with self._failures_lock:
                 self._limiter_failures += 1
+                self._limiter_paused_until = self.clock.now_ms() + LIMITER_PAUSE_MS
             log.warning("could not check the %s limit (let through): %s", what, error)
             return
         if wait_ms > 0:

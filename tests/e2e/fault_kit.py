@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import os
 import select
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.processes import free_port
+from tests.e2e.live import timed_call
 
 SECRET = "reliability-test-secret-" + "x" * 32
 TIMEOUT_S = 1.0
@@ -37,21 +37,8 @@ class ServerDown(Exception):
 def call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
          timeout: float = 10) -> tuple[int, Any, float]:
     """One HTTP call: (status, JSON answer, seconds it took); ``ServerDown`` if none."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None, time.monotonic() - started
+        return timed_call(port, method, path, body, token, timeout)
     except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
         # A node that dies mid-answer: refused, reset, closed, or a truncated body.
         raise ServerDown(f"{method} {path} on {port}: {error!r}") from error
@@ -77,8 +64,10 @@ def login(port: int, uid: str) -> str:
 
 def clean_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
+    # The loads here test faults, not the rate limits: those are off.
     env.update(XDG_DATA_HOME=str(workdir), IM_GAME_AUTH_JWT_SECRET=SECRET,
-               IM_STORAGE_TIMEOUT=str(TIMEOUT_S))
+               IM_STORAGE_TIMEOUT=str(TIMEOUT_S), IM_RATE_SENDS="off", IM_RATE_LOGINS="off",
+               IM_RATE_LOGINS_PER_ADDRESS="off")
     env.update(extra)
     return env
 
@@ -136,18 +125,22 @@ class Node:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-class CuttingRelay:
-    """A TCP relay that can cut: reset every connection and refuse new ones.
+class Relay:
+    """A TCP relay in front of a store that can fail the two ways networks do.
 
-    This stands for "the database stopped" without touching the shared server: while
-    cut, every open connection is closed with a reset (RST) and every new one is
-    accepted and reset at once, as a stopped server's port does; ``resume`` lets
-    connections through again, as a restarted server does.
+    ``freeze``: a black hole. Every connection stays open and nothing moves, no reply
+    and no reset, as when a network path dies; ``thaw`` lets the bytes flow again.
+
+    ``cut``: "the store stopped", without touching the shared server. Every open
+    connection is closed with a reset (RST) and every new one is accepted and reset at
+    once, as a stopped server's port does; ``resume`` lets connections through again,
+    as a restarted server does.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self._cut = threading.Event()
+        self._frozen = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
@@ -167,6 +160,12 @@ class CuttingRelay:
 
     def resume(self) -> None:
         self._cut.clear()
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
 
     def close(self) -> None:
         self._stop.set()
@@ -198,6 +197,9 @@ class CuttingRelay:
         peers = {a: b, b: a}
         try:
             while not self._stop.is_set():
+                if self._frozen.is_set():
+                    self._stop.wait(0.05)  # hold everything: the black hole
+                    continue
                 readable, _, _ = select.select(list(peers), [], [], 0.1)
                 for sock in readable:
                     data = sock.recv(65536)

@@ -8,15 +8,20 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-__all__ = ["call", "timed_call"]
+__all__ = ["call", "exchange", "timed_call"]
 
 
-def timed_call(port: int, method: str, path: str, body: Any = None,
-               token: str | None = None, timeout: float = 10) -> tuple[int, Any, float]:
-    """One request to 127.0.0.1:``port``: its status, JSON answer and seconds taken."""
+def exchange(port: int, method: str, path: str, body: Any = None, token: str | None = None,
+             headers: dict[str, str] | None = None, timeout: float = 10
+             ) -> tuple[int, Any, Any, float]:
+    """One request to 127.0.0.1:``port`` on a new connection.
+
+    Returns the status, the answer (JSON decoded; text if it is not JSON), the
+    response headers and the seconds it took. Network failures are raised as they are.
+    """
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method)
+                                     method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     if token:
@@ -24,15 +29,23 @@ def timed_call(port: int, method: str, path: str, body: Any = None,
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            answer = json.loads(raw) if raw else None
-            return response.status, answer, time.monotonic() - started
+            raw, status, answer_headers = response.read(), response.status, response.headers
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), time.monotonic() - started
+        raw, status, answer_headers = error.read(), error.code, error.headers
+    kind = answer_headers.get("Content-Type", "") if answer_headers else ""
+    answer = (json.loads(raw) if "json" in kind or not kind else raw.decode()) if raw else None
+    return status, answer, answer_headers, time.monotonic() - started
+
+
+def timed_call(port: int, method: str, path: str, body: Any = None,
+               token: str | None = None, timeout: float = 10) -> tuple[int, Any, float]:
+    """The status, JSON answer and seconds taken of one request."""
+    status, answer, _, took = exchange(port, method, path, body, token, timeout=timeout)
+    return status, answer, took
 
 
 def call(port: int, method: str, path: str, body: Any = None,
          token: str | None = None, timeout: float = 10) -> tuple[int, Any]:
-    """Like ``timed_call``, without the time."""
-    status, answer, _ = timed_call(port, method, path, body, token, timeout)
+    """The status and JSON answer of one request."""
+    status, answer, _, _ = exchange(port, method, path, body, token, timeout=timeout)
     return status, answer

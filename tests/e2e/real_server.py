@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.processes import free_port
+from tests.e2e.live import exchange
 
 __all__ = ["SERVER", "call", "im_server", "isolated_env", "serving"]
 
@@ -38,22 +36,9 @@ def im_server(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
 def call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
          headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, Any, Any]:
     """One HTTP request on a new connection: status, decoded body, headers."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            kind = response.headers.get("Content-Type", "")
-            decoded = json.loads(raw) if raw and "json" in kind else raw.decode()
-            return response.status, decoded, response.headers
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None, error.headers
+    status, answer, answer_headers, _ = exchange(port, method, path, body, token, headers,
+                                                 timeout)
+    return status, answer, answer_headers
 
 
 @contextlib.contextmanager

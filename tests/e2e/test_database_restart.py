@@ -1,7 +1,7 @@
 """The database stopped and started under load: 503s only, nothing half-written, recovery.
 
 The shared PostgreSQL server cannot be stopped by a test, so a relay stands in front
-of it (``CuttingRelay``): "stopped" means every open connection is reset and every new
+of it (``Relay``): "stopped" means every open connection is reset and every new
 one is reset as soon as it is accepted, as a stopped server's port does; "started"
 means connections go through again, to the same data. A real ``im-server serve``
 reaches the scratch database only through that relay.
@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 
 from tests.e2e.fault_kit import (
     TIMEOUT_S,
-    CuttingRelay,
     Node,
+    Relay,
     call,
     clean_env,
     login,
@@ -52,7 +52,7 @@ def test_a_database_stopped_and_started_under_load_gets_only_503s_and_no_half_me
 ) -> None:
     migrate(postgres_url, tmp_path)
     parsed = make_url(postgres_url)
-    relay = CuttingRelay((parsed.host or "127.0.0.1", int(parsed.port or 5432)))
+    relay = Relay((parsed.host or "127.0.0.1", int(parsed.port or 5432)))
     through = parsed.set(host="127.0.0.1", port=relay.port).render_as_string(
         hide_password=False)
     node = Node(clean_env({"IM_DATABASE_URL": through, "IM_SESSION_STORE_URL": redis_url,
@@ -64,7 +64,7 @@ def test_a_database_stopped_and_started_under_load_gets_only_503s_and_no_half_me
         relay.close()
 
 
-def _run(node: Node, relay: CuttingRelay, database_url: str) -> None:
+def _run(node: Node, relay: Relay, database_url: str) -> None:
     port = node.port
     tokens = {uid: login(port, uid) for uid in SENDERS + KEEPERS + ACKERS}
     stop = threading.Event()

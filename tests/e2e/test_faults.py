@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,70 +24,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bench.processes import free_port
+from tests.e2e.fault_kit import Relay
 from tests.e2e.live import timed_call
 
 TIMEOUT_S = 1.0
 MARGIN_S = 1.0
 SECRET = "fault-test-secret-" + "x" * 32
-
-
-class Relay:
-    """A TCP relay that can be frozen: connections stay open and nothing moves."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._frozen = threading.Event()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._listener.settimeout(0.2)
-        self._sockets: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def freeze(self) -> None:
-        self._frozen.set()
-
-    def thaw(self) -> None:
-        self._frozen.clear()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        for sock in [self._listener, *self._sockets]:
-            sock.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
-        peers = {a: b, b: a}
-        while not self._stop.is_set():
-            if self._frozen.is_set():
-                self._stop.wait(0.05)  # hold everything: the black hole
-                continue
-            try:
-                readable, _, _ = select.select(list(peers), [], [], 0.05)
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    peers[sock].sendall(data)
-            except OSError:
-                return
 
 
 @pytest.fixture
@@ -230,9 +170,11 @@ def test_a_hanging_game_login_service_gets_503s_in_bounded_time_and_starves_noth
     try:
         port = start_server({"IM_GAME_AUTH_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/",
                              "IM_GAME_AUTH_TIMEOUT": "1", "IM_MAX_LOGINS_IN_FLIGHT": "8"})
-        body = {"uid": "alice", "game_token": "whatever", "client_type": "pc"}
+        bodies = [{"uid": f"player{i}", "game_token": "whatever", "client_type": "pc"}
+                  for i in range(32)]  # one login each: under the per-uid login limit
         with ThreadPoolExecutor(32) as pool:
-            pending = [pool.submit(timed_call, port, "POST", "/v1/login", body) for _ in range(32)]
+            pending = [pool.submit(timed_call, port, "POST", "/v1/login", body)
+                       for body in bodies]
             for _ in range(3):
                 status, _, took = timed_call(port, "GET", "/healthz", timeout=5)
                 assert status == 200 and took < 1.0

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bench.processes import free_port
 from tests.e2e.conftest import Stack
+from tests.e2e.live import call
 
 SERVER = [sys.executable, "-m", "im_http.cli"]
 SECRET = "security-test-secret-" + "s" * 16
@@ -36,7 +33,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if _call(port, "GET", "/healthz")[0] == 200:
+                if call(port, "GET", "/healthz")[0] == 200:
                     break
             except OSError:
                 if time.monotonic() > deadline:
@@ -46,23 +43,6 @@ def served(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _call(port: int, method: str, path: str, body: Any = None,
-          token: str | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def _raw(port: int, request: bytes) -> bytes:
@@ -145,20 +125,20 @@ def test_the_log_of_a_whole_session_holds_no_token_secret_game_token_or_body(
     game = {uid: mint_game_token(SECRET, uid) for uid in ("alice", "bob")}
     tokens = {}
     for uid in ("alice", "bob"):
-        status, answer = _call(port, "POST", "/v1/login",
+        status, answer = call(port, "POST", "/v1/login",
                                {"uid": uid, "game_token": game[uid], "client_type": "pc"})
         assert status == 200
         tokens[uid] = answer["token"]
     body = "the-recognizable-body-" + os.urandom(8).hex()
-    assert _call(port, "POST", "/v1/heartbeat", {}, tokens["alice"])[0] == 200
-    assert _call(port, "POST", "/v1/messages", {"to": "bob", "body": body},
+    assert call(port, "POST", "/v1/heartbeat", {}, tokens["alice"])[0] == 200
+    assert call(port, "POST", "/v1/messages", {"to": "bob", "body": body},
                  tokens["alice"])[0] == 201
-    assert _call(port, "GET", "/v1/messages/history?peer=alice", None, tokens["bob"])[0] == 200
-    assert _call(port, "GET", "/v1/presence?uid=alice", None, tokens["bob"])[0] == 200
-    assert _call(port, "POST", "/v1/heartbeat", {}, tokens["alice"] + "x")[0] == 401
-    assert _call(port, "POST", "/v1/login", {"uid": "bob", "game_token": game["alice"],
+    assert call(port, "GET", "/v1/messages/history?peer=alice", None, tokens["bob"])[0] == 200
+    assert call(port, "GET", "/v1/presence?uid=alice", None, tokens["bob"])[0] == 200
+    assert call(port, "POST", "/v1/heartbeat", {}, tokens["alice"] + "x")[0] == 401
+    assert call(port, "POST", "/v1/login", {"uid": "bob", "game_token": game["alice"],
                                              "client_type": "pc"})[0] == 401
-    assert _call(port, "POST", "/v1/logout", {}, tokens["alice"])[0] == 204
+    assert call(port, "POST", "/v1/logout", {}, tokens["alice"])[0] == 204
     process.terminate()
     log, _ = process.communicate(timeout=15)
 
