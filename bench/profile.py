@@ -35,11 +35,12 @@ def start_profile(pid: int, seconds: float, out: Path, *,
 def summarize_profile(path: Path, top: int = 18) -> str:
     """Top frames of py-spy's collapsed stacks: inclusive and self share of samples.
 
-    Waitress' idle threads (waiting on a condition or in select) are left out so the
-    shares are of the time spent working.
+    Idle time (gevent's hub waiting in its event loop, threads waiting on a condition
+    or in select) is left out so the shares are of the time spent working.
     """
     idle = ("wait (threading.py", "select (selectors.py", "poll (selectors.py",
-            "handler_thread", "_recv_into", "run (waitress/server.py", "loop (asyncore")
+            "_recv_into", "run (gevent/hub.py", "wait (gevent/", "sleep (gevent/",
+            "switch (gevent/")
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
     total = 0
@@ -64,8 +65,8 @@ def summarize_profile(path: Path, top: int = 18) -> str:
         return frame.replace(str(ROOT) + "/", "")
 
     lines = [f"busy samples: {total}", "inclusive (frames on the stack):"]
-    skip = ("<module>", "run (threading.py", "_bootstrap", "worker (waitress", "service (waitress",
-            "handler_thread (waitress")
+    skip = ("<module>", "run (threading.py", "_bootstrap", "run (gevent/", "handle (gunicorn/",
+            "init_process (gunicorn/")
     ranked = [kv for kv in sorted(inclusive.items(), key=lambda kv: -kv[1])
               if not any(s in kv[0] for s in skip)]
     lines += [f"  {100 * n / total:5.1f}%  {short(f)}" for f, n in ranked[:top]]

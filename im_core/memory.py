@@ -2,8 +2,9 @@
 
 These are shipped adapters, not test helpers: the embedded default keeps sessions
 here, a Python game server can run the whole IM in its own process, and every test
-that needs no real service uses them. Each is thread-safe (waitress serves with
-threads) and honours the same contract suite as the Redis and SQL adapters.
+that needs no real service uses them. Each is thread-safe (requests run concurrently:
+threads, or greenlets under gevent) and honours the same contract suite as the Redis
+and SQL adapters.
 
 Each has a ``down`` switch: while it is true, every call raises the port's
 "unavailable" error, so outages can be tested without mocks.
