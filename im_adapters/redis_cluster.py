@@ -16,7 +16,16 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-__all__ = ["CLUSTER_SCHEME", "ERRORS", "cluster_from_url", "redis_from_url"]
+from im_core.errors import ConfigurationError
+
+__all__ = [
+    "CLUSTER_SCHEME",
+    "ERRORS",
+    "check_namespace",
+    "client_from_url",
+    "cluster_from_url",
+    "redis_from_url",
+]
 
 CLUSTER_SCHEME = "redis+cluster://"
 
@@ -57,3 +66,40 @@ def redis_from_url(url: str, *, timeout: float, max_connections: int,
         url, max_connections=max_connections, timeout=timeout, socket_timeout=timeout,
         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), **options)
     return redis.Redis(connection_pool=pool)
+
+
+def client_from_url(url: str, *, timeout: float, max_connections: int,
+                    **options: Any) -> Any:
+    """The client ``url`` names, every wait bounded by ``timeout``, no retries.
+
+    ``redis://``, ``rediss://`` and ``unix://`` name one Redis (``redis_from_url``);
+    ``redis+cluster://host:port`` any node of a Redis Cluster (``cluster_from_url``).
+
+    Raises:
+        ConfigurationError: the URL cannot name a Redis.
+        RedisClusterException, redis.RedisError: no cluster node answered.
+    """
+    try:
+        if url.startswith(CLUSTER_SCHEME):
+            return cluster_from_url(url, max_connections=max_connections,
+                                    socket_timeout=timeout, socket_connect_timeout=timeout,
+                                    **options)
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            return redis_from_url(url, timeout=timeout, max_connections=max_connections,
+                                  **options)
+    except ValueError as error:
+        raise ConfigurationError(f"the Redis URL cannot be used: {error}") from error
+    raise ConfigurationError(
+        "the Redis URL must start with redis://, rediss://, unix:// or redis+cluster://")
+
+
+def check_namespace(namespace: str) -> str:
+    """Return ``namespace`` if it can prefix keys and channels: non-empty, no braces.
+
+    A brace would move the ``{uid}`` hash tag and scatter a user's keys over slots.
+    """
+    if not namespace or "{" in namespace or "}" in namespace:
+        raise ConfigurationError(
+            f"the Redis namespace must be non-empty and without braces: {namespace!r}"
+        )
+    return namespace

@@ -17,8 +17,8 @@ import redis
 import redis.cluster
 from redis.exceptions import NoScriptError
 
-from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url, redis_from_url
-from im_core.errors import ConfigurationError
+from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
+from im_adapters.redis_cluster import check_namespace, client_from_url
 from im_core.ports.limits import RateLimiterUnavailable, interval_ms
 
 __all__ = ["RedisRateLimiter"]
@@ -51,12 +51,8 @@ class RedisRateLimiter:
     """
 
     def __init__(self, client: Any, namespace: str = "im") -> None:
-        if not namespace or "{" in namespace or "}" in namespace:
-            raise ConfigurationError(
-                f"the Redis namespace must be non-empty and without braces: {namespace!r}"
-            )
         self._client = client
-        self._ns = namespace
+        self._ns = check_namespace(namespace)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "im", timeout: float = 1.0,
@@ -67,20 +63,9 @@ class RedisRateLimiter:
             ConfigurationError: the URL cannot name a Redis.
         """
         try:
-            if url.startswith(CLUSTER_SCHEME):
-                client: Any = cluster_from_url(
-                    url, max_connections=max_connections, socket_timeout=timeout,
-                    socket_connect_timeout=timeout, decode_responses=True)
-            elif url.startswith(("redis://", "rediss://", "unix://")):
-                client = redis_from_url(url, timeout=timeout, max_connections=max_connections,
-                                        decode_responses=True)
-            else:
-                raise ConfigurationError(
-                    "the Redis URL must start with redis://, rediss://, unix:// "
-                    "or redis+cluster://")
-        except ValueError as error:
-            raise ConfigurationError(f"the Redis URL cannot be used: {error}") from error
-        except redis.RedisError as error:
+            client = client_from_url(url, timeout=timeout, max_connections=max_connections,
+                                     decode_responses=True)
+        except CLUSTER_ERRORS as error:
             raise RateLimiterUnavailable(
                 f"the Redis Cluster did not answer: {type(error).__name__}") from error
         return cls(client, namespace)

@@ -56,7 +56,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from im_adapters import ConfigurationError
-from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url
+from im_adapters.redis_cluster import CLUSTER_SCHEME, check_namespace, cluster_from_url
 from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import MAX_SESSIONS_DEFAULT, SessionReplaced, SessionStoreUnavailable
@@ -243,13 +243,8 @@ class RedisSessionStore:
     """
 
     def __init__(self, client: Any, namespace: str = "im") -> None:
-        if not namespace or "{" in namespace or "}" in namespace:
-            # A brace would move the hash tag and scatter a user's keys over slots.
-            raise ConfigurationError(
-                f"the Redis namespace must be non-empty and without braces: {namespace!r}"
-            )
         self._client = client
-        self._ns = namespace
+        self._ns = check_namespace(namespace)
         self._cluster: Any = None
         self._connections: _Connections | None = None
         if isinstance(client, redis.cluster.RedisCluster):

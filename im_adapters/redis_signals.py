@@ -34,9 +34,8 @@ from typing import Any
 import redis
 import redis.cluster
 
-from im_adapters.redis_cluster import CLUSTER_SCHEME, cluster_from_url, redis_from_url
 from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
-from im_core.errors import ConfigurationError
+from im_adapters.redis_cluster import check_namespace, client_from_url
 from im_core.memory import InMemoryInboxSignals
 from im_core.ports.signals import InboxHint, SignalsUnavailable, Waiter
 
@@ -67,10 +66,7 @@ class RedisInboxSignals:
 
     def __init__(self, client: Any, namespace: str = "im", *, reconnect_s: float = 0.5
                  ) -> None:
-        if not namespace or "{" in namespace or "}" in namespace:
-            raise ConfigurationError(
-                f"the Redis namespace must be non-empty and without braces: {namespace!r}"
-            )
+        check_namespace(namespace)
         self._client = client
         self._cluster = isinstance(client, redis.cluster.RedisCluster)
         self._channels = [f"{namespace}:ring:{{{n}}}" for n in range(CHANNELS)]
@@ -103,19 +99,8 @@ class RedisInboxSignals:
                 learns the slot map when it is built).
         """
         try:
-            if url.startswith(CLUSTER_SCHEME):
-                client: Any = cluster_from_url(
-                    url, max_connections=max_connections, socket_timeout=timeout,
-                    socket_connect_timeout=timeout, health_check_interval=5)
-            elif url.startswith(("redis://", "rediss://", "unix://")):
-                client = redis_from_url(url, timeout=timeout, max_connections=max_connections,
-                                        health_check_interval=5)
-            else:
-                raise ConfigurationError(
-                    "the Redis URL must start with redis://, rediss://, unix:// "
-                    "or redis+cluster://")
-        except ValueError as error:
-            raise ConfigurationError(f"the Redis URL cannot be used: {error}") from error
+            client = client_from_url(url, timeout=timeout, max_connections=max_connections,
+                                     health_check_interval=5)
         except CLUSTER_ERRORS as error:
             raise SignalsUnavailable(
                 f"the Redis Cluster did not answer: {type(error).__name__}") from error
