@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.processes import free_port
+from tests.e2e.real_server import isolated_env, serving
 
 STALLED = 2_000
 SECRET = "stall-test-secret-" + "y" * 32
@@ -30,27 +27,9 @@ SECRET = "stall-test-secret-" + "y" * 32
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
-    env.update(XDG_DATA_HOME=str(tmp_path), IM_GAME_AUTH_JWT_SECRET=SECRET)
-    process = subprocess.Popen([sys.executable, "-m", "im_http.cli", "serve", "--port",
-                                str(port)], env=env, cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+    env = isolated_env(XDG_DATA_HOME=str(tmp_path), IM_GAME_AUTH_JWT_SECRET=SECRET)
+    with serving(cwd=tmp_path, env=env) as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _timed(port: int, path: str, body: dict[str, str] | None = None) -> tuple[int, float]:
