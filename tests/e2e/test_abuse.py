@@ -76,7 +76,8 @@ def test_a_limiter_outage_does_not_stop_the_chat(memory_stack: Stack) -> None:
     limiter.down = True
     assert all(api.send(alice, "bob", f"{n}").status_code == 201 for n in range(30))
     assert api.login("carol")
-    assert memory_stack.service.limiter_failures == 31
+    # Asked once, then let through for a pause: a hung limiter costs its timeout once.
+    assert memory_stack.service.limiter_failures == 1
 
 
 def test_a_blocked_player_gets_403_and_the_message_is_never_stored(stack: Stack) -> None:

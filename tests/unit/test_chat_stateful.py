@@ -77,8 +77,11 @@ class ChatMachine(RuleBasedStateMachine):
         store, mailbox = self.make_ports()
         self.store, self.mailbox = store, mailbox
         # The model has no rate limits (their own tests are in test_abuse_limits).
+        # No rate limits and no session cap here: each has tests of its own, and the
+        # cap's choice among sessions with the same last-call time is unspecified.
         self.service = ChatService(store, mailbox, self.auth, self.clock, session_ttl_ms=TTL,
-                                   limits=Limits(sends=None, logins=None))
+                                   limits=Limits(sends=None, logins=None),
+                                   max_sessions_per_uid=1_000)
         # The model.
         self.known: set[str] = set()
         self.expires: dict[str, int] = {}  # wire token -> expiry; absent = dead
