@@ -199,7 +199,7 @@ def _switch(source: _Source, name: str, default: bool) -> bool:
 
 @attrs.frozen
 class Settings:
-    """Everything ``im-server`` can be told; see the README's configuration table.
+    """Everything ``im-server`` can be told; see docs/configuration.md.
 
     Durations are in seconds. ``game_auth_jwt_secret`` and friends choose the
     game-login verifier: an URL wins over a public key, which wins over a secret;

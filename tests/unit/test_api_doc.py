@@ -49,3 +49,13 @@ def test_every_error_code_of_the_openapi_document_is_in_the_api_doc_s_error_tabl
     codes = DOCUMENT["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
     for code in codes:
         assert f"`{code}`" in API_DOC, code
+
+
+def test_every_setting_is_in_the_configuration_doc() -> None:
+    from im_http.settings import Settings, variable_of
+
+    configuration = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+                     ).read_text()
+    for field in Settings.__attrs_attrs__:  # type: ignore[attr-defined]
+        variable = variable_of(field.name)
+        assert f"`{variable}`" in configuration, variable
