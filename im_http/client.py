@@ -234,6 +234,7 @@ class Client:
         self._http = urllib3.PoolManager(num_pools=2, maxsize=4)
         self._lock = threading.Lock()
         self._relogin_lock = threading.Lock()  # one re-login at a time
+        self._logging_out = False
         self._login: LoginInfo | None = None
         self._client_type = "pc"
         self._replaced: SessionReplaced | None = None
@@ -289,6 +290,9 @@ class Client:
         """
         if self._login is None:
             return
+        # From here on no thread of this client logs in again by itself: a held
+        # long-poll that the logout ends with 401 must not bring the session back.
+        self._logging_out = True
         try:
             if self._delivered is not None and self._delivered != self._acked_sent:
                 # Acknowledge what was handed out, or the next device is given it again.
@@ -300,6 +304,7 @@ class Client:
             pass  # already gone: the outcome wanted
         finally:
             self._login = None
+            self._logging_out = False
 
     def close(self) -> None:
         """Close the kept-alive connections (the session is left to expire)."""
@@ -507,7 +512,7 @@ class Client:
         with self._relogin_lock:
             with self._lock:
                 current = self._login
-            if current is None or current.token != stale:
+            if current is None or current.token != stale or self._logging_out:
                 return
             self.login(current.uid, None, self._client_type)
 
