@@ -2,9 +2,9 @@
 
 ``POST /bare`` parses a small JSON body and answers a small JSON body; nothing else
 happens. It does that JSON work exactly as the server does: the body is read by
-``im_http.app.read_json`` (bounded read, orjson) and the answer is written by the
-orjson media handler that ``im_http.app.install_orjson`` installs, as in the server's
-app. ``python -m bench.bare_app --port P`` serves it with ``im_http.server.serve``,
+``im_http.api.media.read_json`` (bounded read, orjson) and the answer is written by the
+orjson media handler that ``im_http.api.media.install_orjson`` installs, as in the server's
+app. ``python -m bench.bare_app --port P`` serves it with ``im_http.serving.server.serve``,
 exactly as ``im-server serve`` is served (gunicorn, gevent workers), so the ratio of a
 scenario's throughput to this app's is the share of the HTTP stack's limit the IM keeps.
 """
@@ -15,7 +15,7 @@ import argparse
 
 import falcon
 
-from im_http.app import install_orjson, read_json
+from im_http.api.media import install_orjson, read_json
 
 __all__ = ["create_app"]
 
@@ -40,7 +40,7 @@ def create_app() -> falcon.App[falcon.Request, falcon.Response]:
 
 
 def main() -> None:
-    from im_http.server import Served, serve
+    from im_http.serving.server import Served, serve
 
     parser = argparse.ArgumentParser(prog="bench.bare_app")
     parser.add_argument("--host", default="127.0.0.1")

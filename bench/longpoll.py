@@ -395,7 +395,7 @@ def start_node(procs: Processes, env: dict[str, str], workdir: Path,
     port = free_port()
     log_path = workdir / f"im-lp-{port}.log"
     node_env = {**env, "IM_MAX_WAIT": f"{LONGPOLL_MAX_WAIT:g}"}
-    proc = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(port),
+    proc = procs.start([PY, "-m", "im_http.serving.cli", "serve", "--port", str(port),
                         "--workers", str(workers),
                         "--max-connections", str(LONGPOLL_MAX_CONNECTIONS)],
                        env=node_env, cwd=workdir, log_path=log_path)

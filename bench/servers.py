@@ -1,6 +1,6 @@
 """The two servers under load: ``im-server serve`` and the bare yardstick app.
 
-Both run as subprocesses served the same way (``im_http.server.serve``: gunicorn, gevent
+Both run as subprocesses served the same way (``im_http.serving.server.serve``: gunicorn, gevent
 workers, ``--workers N`` on one port); the im-server gets its settings from a clean
 environment (no ``IM_*`` from the caller's shell).
 """
@@ -44,7 +44,7 @@ def server_env(backend: Backend, secret: str, workdir: Path) -> dict[str, str]:
 
 def migrate(env: dict[str, str], workdir: Path) -> None:
     """``im-server migrate``, as an operator would run it."""
-    done = subprocess.run([PY, "-m", "im_http.cli", "migrate"], env=env, cwd=workdir,
+    done = subprocess.run([PY, "-m", "im_http.serving.cli", "migrate"], env=env, cwd=workdir,
                           capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"im-server migrate failed:\n{done.stdout}\n{done.stderr}")
@@ -56,7 +56,7 @@ def start_pair(procs: Processes, env: dict[str, str], workdir: Path, workers: in
     its port; return their ports and both processes (the im-server first)."""
     im_port, bare_port = free_port(), free_port()
     im_log = workdir / f"im-{im_port}.log"
-    server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(im_port),
+    server = procs.start([PY, "-m", "im_http.serving.cli", "serve", "--port", str(im_port),
                           "--workers", str(workers)],
                          env=env, cwd=workdir, log_path=im_log)
     bare_log = workdir / f"bare-{bare_port}.log"

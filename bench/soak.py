@@ -359,7 +359,7 @@ def soak(minutes: float, players: int, seed: int = 1) -> dict[str, Any]:
             migrate(env, workdir)
             port = free_port()
             log_path = workdir / "im-server.log"
-            server = procs.start([PY, "-m", "im_http.cli", "serve", "--port", str(port)],
+            server = procs.start([PY, "-m", "im_http.serving.cli", "serve", "--port", str(port)],
                                  env=env, cwd=workdir, log_path=log_path)
             wait_http(port, server, log_path)
             report = asyncio.run(_drive(port, players, minutes * 60, server.pid, seed))

@@ -1,6 +1,6 @@
 """What one player may do, and how often: the abuse limits, with their defaults.
 
-The defaults live here, once; ``im_http.settings`` reads overrides from the
+The defaults live here, once; ``im_http.serving.settings`` reads overrides from the
 environment, and ``docs`` and the README quote these values.
 """
 

@@ -1,7 +1,11 @@
-"""The HTTP face of the IM: a Falcon app, its composition root and ``im-server``."""
+"""The HTTP face of the IM, in four rooms.
 
-from im_http.app import create_app
-from im_http.bootstrap import build_service
-from im_http.settings import Settings
+- ``im_http.api``: the Falcon app (``create_app``), its resources, error mapping,
+  OpenAPI document and JSON media;
+- ``im_http.serving``: settings, the composition root, the HTTP servers and ``im-server``;
+- ``im_http.observability``: metrics, logs, request ids and ``check-config``;
+- ``im_http.client``: the Python SDK, ``im-server chat`` and ``im-server demo``, which
+  import with the standard library and urllib3 alone.
 
-__all__ = ["Settings", "build_service", "create_app"]
+This module imports none of them, so that ``import im_http.client`` stays light.
+"""

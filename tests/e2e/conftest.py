@@ -28,8 +28,8 @@ from im_core import (
     SessionStore,
 )
 from im_core.ports import InboxSignals
-from im_http.app import create_app
-from im_http.openapi import openapi_document
+from im_http.api.app import create_app
+from im_http.api.openapi import openapi_document
 
 DOCUMENT = openapi_document()
 TEMPLATES = [

@@ -73,7 +73,7 @@ def clean_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
 
 
 def migrate(url: str, workdir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "im_http.cli", "migrate"],
+    done = subprocess.run([sys.executable, "-m", "im_http.serving.cli", "migrate"],
                           env=clean_env({"IM_DATABASE_URL": url}, workdir),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -91,7 +91,7 @@ class Node:
         self.log = workdir / f"im-{self.port}.log"
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "im_http.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "im_http.serving.cli", "serve", "--port", str(self.port)],
                 env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:

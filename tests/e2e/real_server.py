@@ -16,7 +16,7 @@ from tests.e2e.live import exchange
 
 __all__ = ["SERVER", "call", "im_server", "isolated_env", "serving"]
 
-SERVER = [sys.executable, "-m", "im_http.cli"]
+SERVER = [sys.executable, "-m", "im_http.serving.cli"]
 
 
 def isolated_env(**extra: str) -> dict[str, str]:

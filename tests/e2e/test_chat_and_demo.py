@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from im_http.client import Client
-from im_http.demo import LocalServer
+from im_http.client.demo import LocalServer
 
-SERVER = [sys.executable, "-m", "im_http.cli"]
+SERVER = [sys.executable, "-m", "im_http.serving.cli"]
 
 
 class Tmux:

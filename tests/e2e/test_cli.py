@@ -18,7 +18,7 @@ import pytest
 from bench.processes import free_port
 from tests.e2e.live import call
 
-SERVER = [sys.executable, "-m", "im_http.cli"]
+SERVER = [sys.executable, "-m", "im_http.serving.cli"]
 
 
 def _env(**extra: str) -> dict[str, str]:

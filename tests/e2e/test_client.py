@@ -1,4 +1,4 @@
-"""The SDK (``im_http.client``) against a real ``im-server serve`` over real HTTP.
+"""The SDK (``im_http.client.sdk``) against a real ``im-server serve`` over real HTTP.
 
 Faults the server never makes on its own (a 503 after the message was stored, a
 connection cut after the commit, a lost ack, ``session_replaced``, 429) are made
@@ -28,7 +28,7 @@ from im_http.client import (
     SessionReplaced,
     Unavailable,
 )
-from im_http.demo import LocalServer, free_port
+from im_http.client.demo import LocalServer, free_port
 
 _JSON = {"Content-Type": "application/json"}
 

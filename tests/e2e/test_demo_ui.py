@@ -23,8 +23,8 @@ from im_core import (
     InMemorySessionStore,
     ManualClock,
 )
-from im_http.app import create_app
-from im_http.demo_ui import DemoUi
+from im_http.api.app import create_app
+from im_http.api.demo_ui import DemoUi
 from tests.conftest import unreachable
 from tests.e2e.real_server import call, im_server, isolated_env, serving
 

@@ -41,7 +41,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], int]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
         env.update(XDG_DATA_HOME=str(tmp_path), IM_GAME_AUTH_JWT_SECRET=SECRET,
                    IM_STORAGE_TIMEOUT=str(TIMEOUT_S), **extra)
-        process = subprocess.Popen([sys.executable, "-m", "im_http.cli", "serve", "--port",
+        process = subprocess.Popen([sys.executable, "-m", "im_http.serving.cli", "serve", "--port",
                                     str(port)], env=env, cwd=tmp_path,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(process)
@@ -77,7 +77,7 @@ def _login(port: int, uid: str) -> str:
 def _migrate(url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
     env["IM_DATABASE_URL"] = url
-    done = subprocess.run([sys.executable, "-m", "im_http.cli", "migrate"], env=env,
+    done = subprocess.run([sys.executable, "-m", "im_http.serving.cli", "migrate"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 

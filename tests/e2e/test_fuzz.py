@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from im_http.app import ROUTES
-from im_http.openapi import openapi_document
+from im_http.api.app import ROUTES
+from im_http.api.openapi import openapi_document
 from tests.e2e.conftest import Stack
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]

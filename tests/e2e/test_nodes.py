@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-SERVER = [sys.executable, "-m", "im_http.cli"]
+SERVER = [sys.executable, "-m", "im_http.serving.cli"]
 NODES_REDIS_DB = 13
 HELD_WAIT_S = 5
 WELL_BEFORE_S = 2.0  # a woken or ended long-poll answers this long after its cause

@@ -10,7 +10,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from im_http.logs import JsonFormatter
+from im_http.observability.logs import JsonFormatter
 from tests.e2e.conftest import Stack
 
 
@@ -173,7 +173,7 @@ def test_long_polls_waiting_counts_a_held_heartbeat_until_it_is_answered(
 
 
 def test_metrics_is_in_the_openapi_document_as_text(memory_stack: Stack) -> None:
-    from im_http.openapi import openapi_document
+    from im_http.api.openapi import openapi_document
 
     content = openapi_document()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["text/plain"]

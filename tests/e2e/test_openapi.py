@@ -6,8 +6,8 @@ import json
 
 from openapi_spec_validator import validate
 
-from im_http.app import ROUTES
-from im_http.openapi import openapi_document
+from im_http.api.app import ROUTES
+from im_http.api.openapi import openapi_document
 from tests.e2e.conftest import Stack
 
 METHODS = ("get", "put", "post", "delete", "patch")

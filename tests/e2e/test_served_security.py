@@ -16,7 +16,7 @@ from bench.processes import free_port
 from tests.e2e.conftest import Stack
 from tests.e2e.live import call
 
-SERVER = [sys.executable, "-m", "im_http.cli"]
+SERVER = [sys.executable, "-m", "im_http.serving.cli"]
 SECRET = "security-test-secret-" + "s" * 16
 
 

@@ -1,4 +1,4 @@
-"""``im_http.server.serve``: a stop that lets the requests in flight finish."""
+"""``im_http.serving.server.serve``: a stop that lets the requests in flight finish."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bench.processes import free_port
 
 SLOW_APP = """
 import sys, time
-from im_http.server import Served, serve
+from im_http.serving.server import Served, serve
 
 def app(environ, start_response):
     time.sleep(1.0)

@@ -152,8 +152,8 @@ def test_two_nodes_on_one_redis_share_a_players_limit(redis_url: str, redis_name
 def test_the_composition_root_counts_limits_in_redis_when_sessions_are_there(
     redis_url: str,
 ) -> None:
-    from im_http.bootstrap import build_service
-    from im_http.settings import Settings
+    from im_http.serving.bootstrap import build_service
+    from im_http.serving.settings import Settings
 
     settings = Settings.from_env({"IM_SESSION_STORE_URL": redis_url,
                                   "IM_DATABASE_URL": "memory://",

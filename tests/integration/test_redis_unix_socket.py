@@ -17,8 +17,8 @@ import redis
 
 from im_adapters.redis_sessions import RedisSessionStore
 from im_core.models import Presence, Session, SessionToken
-from im_http.bootstrap import build_service
-from im_http.settings import Settings
+from im_http.serving.bootstrap import build_service
+from im_http.serving.settings import Settings
 from tests.conftest import unreachable
 
 pytestmark = pytest.mark.redis

@@ -36,7 +36,7 @@ from im_core import (
     SessionExpired,
     SessionStoreUnavailable,
 )
-from im_http.app import create_app
+from im_http.api.app import create_app
 
 
 class BrokenAfterCommit(InMemorySessionStore):

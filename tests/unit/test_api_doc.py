@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from im_http.openapi import openapi_document
+from im_http.api.openapi import openapi_document
 
 API_DOC = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
 DOCUMENT = openapi_document()
@@ -52,7 +52,7 @@ def test_every_error_code_of_the_openapi_document_is_in_the_api_doc_s_error_tabl
 
 
 def test_every_setting_is_in_the_configuration_doc() -> None:
-    from im_http.settings import Settings, variable_of
+    from im_http.serving.settings import Settings, variable_of
 
     configuration = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
                      ).read_text()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from im_core.errors import ConfigurationError
-from im_http.checks import effective_configuration, masked_url
-from im_http.settings import Settings
+from im_http.observability.checks import effective_configuration, masked_url
+from im_http.serving.settings import Settings
 
 
 def test_log_settings_default_to_info_text_with_access_lines() -> None:

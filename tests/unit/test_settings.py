@@ -10,12 +10,12 @@ import pytest
 
 import im_adapters
 from im_core.errors import ConfigurationError
-from im_http.bootstrap import load_or_create_dev_secret
-from im_http.settings import Settings
+from im_http.serving.bootstrap import load_or_create_dev_secret
+from im_http.serving.settings import Settings
 
 
 def test_the_settings_do_not_depend_on_the_adapters() -> None:
-    probe = "import sys, im_http.settings; print('im_adapters' in sys.modules)"
+    probe = "import sys, im_http.serving.settings; print('im_adapters' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
@@ -138,7 +138,7 @@ def test_the_session_cap_and_the_game_token_max_age_are_read_and_checked() -> No
 
 
 def test_the_built_service_and_verifier_use_the_cap_and_the_max_age(tmp_path: Path) -> None:
-    from im_http.bootstrap import build_game_auth, build_service
+    from im_http.serving.bootstrap import build_game_auth, build_service
 
     settings = Settings.from_env({"IM_MAX_SESSIONS_PER_UID": "3", "IM_GAME_TOKEN_MAX_AGE": "600",
                                   "IM_GAME_AUTH_JWT_SECRET": "s" * 32,

@@ -1,6 +1,6 @@
 """The browser demo page (``im-server serve --demo-ui``): the API seen from a player's side.
 
-Plain HTML, CSS and JavaScript shipped in the package (``im_http/static``), served
+Plain HTML, CSS and JavaScript shipped in the package (``im_http/api/static``), served
 under ``/ui/``: no CDN, no build step, nothing fetched from elsewhere. It is a
 client of the public API like any other; the one thing it adds is
 ``POST /ui/dev-token {"uid"}``, which mints a game token so that a visitor can log
@@ -42,7 +42,7 @@ _HEADERS = {
 
 
 def _load(name: str) -> bytes:
-    return resources.files("im_http").joinpath("static", name).read_bytes()
+    return resources.files("im_http.api").joinpath("static", name).read_bytes()
 
 
 @attrs.frozen
@@ -71,7 +71,7 @@ class _DevToken:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         from im_adapters.game_auth import mint_game_token
         from im_core.models import check_uid
-        from im_http.app import read_json
+        from im_http.api.media import read_json
 
         uid = check_uid(read_json(req).get("uid"))
         resp.media = {"game_token": mint_game_token(self.secret, uid, ttl_s=DEV_TOKEN_TTL_S)}

@@ -1,6 +1,6 @@
 """Prometheus metrics: what an operator needs to see the chat's load, served at ``/metrics``.
 
-Counted by the request middleware (``im_http.observability``), never by the
+Counted by the request middleware (``im_http.observability.observer``), never by the
 resources or the core: requests by route template and status, their latency,
 errors by the API's ``code``, messages sent (a ``201`` from ``POST /v1/messages``;
 a retry answered ``200`` is not a new message) and delivered (the messages a
@@ -20,7 +20,7 @@ the mailbox port has no such call; ``im_messages_sent_total`` minus
 Several processes (``im-server serve``, even with one worker, since gunicorn may
 replace it): prometheus_client's multiprocess mode. The master points
 ``PROMETHEUS_MULTIPROC_DIR`` at a directory of its own before any worker starts
-(``im_http.server``); each worker writes its values there, a scrape answered by any
+(``im_http.serving.server``); each worker writes its values there, a scrape answered by any
 worker sums them all, and a worker that exits is marked dead so that its gauges
 leave the sums. That is why prometheus_client is imported lazily, here: the
 variable must be set before its first import in the process.

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from im_core.errors import ConfigurationError
-from im_http.logs import configure_logging
-from im_http.server import CannotListen
-from im_http.settings import DEFAULT_DATABASE_URL, Settings
+from im_http.observability.logs import configure_logging
+from im_http.serving.server import CannotListen
+from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = ["main"]
 
@@ -64,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings) -> int:
-    from im_http.app import create_app
-    from im_http.bootstrap import build_service, redacted
-    from im_http.server import Served, raise_open_file_limit, serve
+    from im_http.api.app import create_app
+    from im_http.serving.bootstrap import build_service, redacted
+    from im_http.serving.server import Served, raise_open_file_limit, serve
 
     # Checked here, in the master, before any worker starts: a store that does not
     # answer (or an old schema) stops the command with one line; the embedded SQLite
@@ -90,8 +90,8 @@ def _serve(settings: Settings) -> int:
 
     demo_ui = None
     if settings.demo_ui:
-        from im_http.bootstrap import load_or_create_dev_secret
-        from im_http.demo_ui import DemoUi
+        from im_http.api.demo_ui import DemoUi
+        from im_http.serving.bootstrap import load_or_create_dev_secret
 
         # Tokens are minted for the page only on the development secret, never with
         # a real game login.
@@ -127,7 +127,7 @@ def _serve(settings: Settings) -> int:
 def _migrate(settings: Settings) -> int:
     from im_adapters.sql import create_engine_from_url, upgrade_to_head
     from im_core.errors import StorageUnavailable
-    from im_http.bootstrap import driver_reason, redacted
+    from im_http.serving.bootstrap import driver_reason, redacted
 
     url = settings.database_url
     if url == "memory://":
@@ -156,7 +156,7 @@ class _MigrationFailed(Exception):
 def _game_token(settings: Settings, uid: str, ttl: int | None) -> str:
     from im_adapters.game_auth import mint_game_token
     from im_core.models import check_uid
-    from im_http.bootstrap import load_or_create_dev_secret
+    from im_http.serving.bootstrap import load_or_create_dev_secret
 
     if settings.game_auth_url or settings.game_auth_jwt_public_key:
         raise ConfigurationError(
@@ -183,7 +183,7 @@ def _token(settings: Settings, uid: str, ttl: int | None) -> int:
 
 
 def _check_config(settings: Settings) -> int:
-    from im_http.checks import check_backends, effective_configuration
+    from im_http.observability.checks import check_backends, effective_configuration
 
     print("configuration (flags > environment > defaults; secrets masked):")
     for variable, value, origin in effective_configuration(settings):
@@ -196,8 +196,7 @@ def _check_config(settings: Settings) -> int:
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    from im_http import chat
-    from im_http.client import Client
+    from im_http.client import Client, chat
 
     given = args.game_token
 
@@ -239,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(settings.log_level, settings.log_format)
             return _serve(settings)
         if args.command == "demo":
-            from im_http import demo
+            from im_http.client import demo
 
             return demo.run()
         settings = Settings.from_env()

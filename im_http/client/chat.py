@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from im_http.client import (
+from im_http.client.sdk import (
     ApiError,
     Client,
     ClientError,

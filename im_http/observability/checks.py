@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import attrs
 
 from im_core.errors import ConfigurationError, StorageUnavailable
-from im_http.bootstrap import driver_reason, redacted
-from im_http.settings import DEFAULT_DATABASE_URL, Settings, variable_of
+from im_http.serving.bootstrap import driver_reason, redacted
+from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings, variable_of
 
 __all__ = ["BackendCheck", "check_backends", "effective_configuration", "masked_url"]
 
@@ -84,7 +84,7 @@ def _close(port: object) -> None:
 
 
 def _check_sessions(settings: Settings) -> str:
-    from im_http.bootstrap import _build_sessions
+    from im_http.serving.bootstrap import _build_sessions
 
     sessions = _build_sessions(settings)
     try:
@@ -95,7 +95,7 @@ def _check_sessions(settings: Settings) -> str:
 
 
 def _check_signals(settings: Settings) -> str:
-    from im_http.bootstrap import _build_signals
+    from im_http.serving.bootstrap import _build_signals
 
     signals = _build_signals(settings)
     try:
@@ -131,7 +131,7 @@ def _check_database(settings: Settings) -> str:
 
 
 def _check_game_login(settings: Settings) -> str:
-    from im_http.bootstrap import build_game_auth
+    from im_http.serving.bootstrap import build_game_auth
 
     if not (settings.game_auth_url or settings.game_auth_jwt_public_key
             or settings.game_auth_jwt_secret):

@@ -25,7 +25,7 @@ from types import TracebackType
 
 import urllib3
 
-from im_http.client import Client, ClientError, Inbox
+from im_http.client.sdk import Client, ClientError, Inbox
 
 __all__ = ["LocalServer", "free_port", "run"]
 
@@ -77,7 +77,7 @@ class LocalServer:
     def start(self) -> LocalServer:
         with open(self.directory / "server.log", "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "im_http.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "im_http.serving.cli", "serve", "--port", str(self.port)],
                 cwd=self.directory, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
         http = urllib3.PoolManager()

@@ -201,7 +201,7 @@ def _metrics_directory() -> str | None:
 
     Set in the master before any worker is forked (and before a worker first imports
     prometheus_client), so each worker writes its counts there and a scrape answered
-    by any worker sums them all (``im_http.metrics``). A directory the operator named
+    by any worker sums them all (``im_http.observability.metrics``). A directory the operator named
     is kept; the one made here is removed when the server stops. Returns the one
     made here, if any.
     """

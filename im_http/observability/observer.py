@@ -10,7 +10,7 @@
   route template (never the path: it may name players), status, duration, request
   id. Never a header, token, query string or body.
 
-Logging itself (levels, text or JSON lines) is configured in ``im_http.logs``.
+Logging itself (levels, text or JSON lines) is configured in ``im_http.observability.logs``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import uuid
 
 import falcon
 
-from im_http.logs import current_request_id, request_id_var
-from im_http.metrics import Metrics
+from im_http.observability.logs import current_request_id, request_id_var
+from im_http.observability.metrics import Metrics
 
 __all__ = ["REQUEST_ID_HEADER", "Observer", "current_request_id", "valid_request_id"]
 

@@ -1,7 +1,7 @@
 """Logging: the level (``IM_LOG_LEVEL``), text or JSON lines (``IM_LOG_FORMAT``).
 
 Every record logged while a request runs carries its request id (``request_id``:
-a context variable set by ``im_http.observability``; gevent keeps context
+a context variable set by ``im_http.observability.observer``; gevent keeps context
 variables per greenlet, so concurrent requests never see each other's). JSON lines
 put it, and the extras of access lines, in fields of their own, for log collectors.
 

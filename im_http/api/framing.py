@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import falcon
 
-from im_http.errors import ApiError
+from im_http.api.errors import ApiError
 
 __all__ = ["RefuseAmbiguousLength"]
 

@@ -1,6 +1,6 @@
 """Build the ports from ``Settings``: the only place that knows which adapter is which.
 
-``create_app`` (``im_http.app``) only wires; this module decides, from configuration,
+``create_app`` (``im_http.api.app``) only wires; this module decides, from configuration,
 what it wires. Tests skip this module and hand ``create_app`` in-memory ports.
 
 Start-up policy, the same for every store: a store that does not answer when the
@@ -35,7 +35,7 @@ from im_core import (
 )
 from im_core.errors import ConfigurationError, StorageUnavailable
 from im_core.ports import InboxSignals, SignalsUnavailable
-from im_http.settings import DEFAULT_DATABASE_URL, Settings
+from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = [
     "Built",

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, logs with request ids, the access log, ``check-config``."""
