@@ -71,7 +71,7 @@ def test_dev_token_checks_the_uid() -> None:
 
 
 def test_the_page_never_writes_server_text_as_html() -> None:
-    script = (ROOT / "im_http" / "static" / "app.js").read_text()
+    script = (ROOT / "im_http" / "api" / "static" / "app.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script
 
