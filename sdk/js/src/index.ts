@@ -4,6 +4,7 @@
 export { Client, type LoopOptions } from "./client.js";
 export {
   ApiSession,
+  newUuid as newClientMsgId,
   type CallOptions,
   type ClientOptions,
   type Credentials,
