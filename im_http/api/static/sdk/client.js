@@ -11,7 +11,7 @@
 //   `credentials` callback; on session_replaced it stops, since another login of the
 //   same player took over and fighting it would loop forever.
 //
-// The same semantics as the Python SDK (im_http/client.py).
+// The same semantics as the Python SDK (im_http/client/sdk.py).
 import { ApiError, ConnectionFailed } from "./errors.js";
 import { ApiSession, newUuid, } from "./session.js";
 import { backoff } from "./transport.js";
