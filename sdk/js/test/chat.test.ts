@@ -25,13 +25,13 @@ function player(name: string, url = server.url, logins: string[] = []): [string,
 }
 
 /** Runs `client.messages()` in the background, collecting, until `stop()`. */
-function collect(client: Client): { got: Message[]; stop: () => Promise<void> } {
+function collect(client: Client): { got: Message[]; stop: () => Promise<void>; done: Promise<void> } {
   const got: Message[] = [];
   const abort = new AbortController();
   const done = (async () => {
     for await (const message of client.messages({ signal: abort.signal })) got.push(message);
   })();
-  return { got, stop: async () => { abort.abort(); await done; } };
+  return { got, stop: async () => { abort.abort(); await done; }, done };
 }
 
 before(async () => { await server.start(); });
@@ -159,6 +159,27 @@ describe("faults", () => {
     assert.deepEqual(logins, [aUid, aUid]);
     assert.notEqual(a.session.token, stale);
     assert.equal(sent.from, aUid);
+  });
+
+  test("a logout ends the held loop without logging in again, and acks what it handed out", async () => {
+    const logins: string[] = [];
+    const [aUid, a] = player("a");
+    const [bUid, b] = player("b", server.url, logins);
+    await b.login(bUid);
+    await a.login(aUid);
+    const loop = collect(b);
+    const sent = await a.send(bUid, "before the logout");
+    await until(() => loop.got.length === 1, 5_000, "the message");
+    await new Promise((done) => setTimeout(done, 100));  // the next heartbeat is held
+    await b.logout();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((_, fail) => { timer = setTimeout(() => fail(new Error("still looping")), 3000); });
+    await Promise.race([loop.done, late]).finally(() => clearTimeout(timer));  // ended by itself
+    assert.deepEqual(logins, [bUid], "no re-login after the logout");
+    assert.equal((await a.presence([bUid])).get(bUid)?.online, false);
+    const [, other] = player("x");
+    await other.login(bUid, server.gameToken(bUid));
+    assert.deepEqual((await other.heartbeat()).messages, [], `msgid ${sent.msgid} was acked`);
   });
 
   test("session_replaced stops the client and its loop, and is surfaced once", async () => {
