@@ -100,6 +100,43 @@ describe("two players", () => {
   });
 });
 
+test("every call the SDK makes is an operation of the server's OpenAPI document", async () => {
+  const proxy = await new FaultyProxy(server.url).start();
+  try {
+    const [aUid, a] = player("a", proxy.url);
+    const [bUid, b] = player("b");
+    await b.login(bUid);
+    await a.login(aUid);
+    await a.send(bUid, "hi");
+    await a.heartbeat({ waitMs: 100, limit: 10 });
+    for await (const _ of a.history(bUid, { before: 1e12, after: 0 })) { /* read */ }
+    await a.presence([bUid]);
+    await a.addContact(bUid);
+    await a.contacts();
+    await a.removeContact(bUid);
+    await a.block(bUid);
+    await a.blocks();
+    await a.unblock(bUid);
+    await a.logout();
+    const paths = object((await (await fetch(`${server.url}/openapi.json`)).json())["paths"]);
+    const operations = Object.entries(paths).flatMap(([template, item]) => Object.keys(object(item))
+      .map((method) => [method.toUpperCase(), new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`)] as const));
+    const made = new Set(proxy.seen.map((s) => `${s.method} ${s.path}`));
+    assert.equal(made.size, 12);
+    for (const call of made) {
+      const [method, path] = call.split(" ") as [string, string];
+      assert.ok(operations.some(([m, p]) => m === method && p.test(path)), `${call} is not in /openapi.json`);
+    }
+  } finally {
+    await proxy.close();
+  }
+});
+
+function object(value: unknown): Record<string, unknown> {
+  assert.ok(value !== null && typeof value === "object");
+  return value as Record<string, unknown>;
+}
+
 describe("faults", () => {
   test("a send whose answer was lost is retried with its client_msg_id and stored once", async () => {
     const proxy = await new FaultyProxy(server.url).start();
