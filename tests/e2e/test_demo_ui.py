@@ -141,6 +141,7 @@ def test_two_players_chat_live_in_two_browser_pages(
         pages = {}
         loaded: list[str] = []
         sends: list[Any] = []
+        page_errors: list[Any] = []
 
         def record(request: Any) -> None:
             loaded.append(request.url)
@@ -151,6 +152,7 @@ def test_two_players_chat_live_in_two_browser_pages(
             page = browser.new_context(viewport={"width": 1100, "height": 640}).new_page()
             page.set_default_timeout(15_000)
             page.on("request", record)
+            page.on("pageerror", lambda error: page_errors.append(error))  # uncaught in the page
             page.goto(url)
             page.fill("#login-uid", uid)
             page.click("#login-button")  # no token pasted: the page asks for a dev one
@@ -231,6 +233,7 @@ def test_two_players_chat_live_in_two_browser_pages(
                                                 "client_type": "pc"})[0] == 200
         bob.wait_for_selector("#login-view:not([hidden])")
         assert "logged in somewhere else" in bob.inner_text("#login-error")
+        assert page_errors == []
 
 
 def expect(locator: Any) -> Any:
