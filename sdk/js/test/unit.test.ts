@@ -158,3 +158,33 @@ test("a refused game token ends the loop; a 500 is waited out", async () => {
   assert.equal(errors.length, 1);
   assert.equal((errors[0] as ApiError).status, 500);
 });
+
+test("a re-login still under way when the player logs out does not bring the session back", async () => {
+  let logins = 0;
+  const server = fake((_m, path, _b, token) => {
+    if (path === "/v1/login") return login(`t${++logins}`);
+    if (path === "/v1/logout") return [204, undefined];
+    if (token === "t1") return error(401, "session_expired");
+    return [200, { contacts: [], next_after: null }];
+  });
+  let release: (token: string) => void = () => undefined;
+  const asked: string[] = [];
+  const alice = server.client({
+    credentials: (uid) => {
+      asked.push(uid);
+      return asked.length === 1 ? "first" : new Promise<string>((done) => { release = done; });
+    },
+  });
+  await alice.login("alice");
+  const contacts = alice.contacts().catch((e: unknown) => e);  // expires: a re-login begins
+  while (asked.length < 2) await new Promise((done) => setImmediate(done));
+  await alice.logout();  // while the game is still asked for a token
+  release("second");
+  assert.ok((await contacts) instanceof SessionExpired);
+  assert.equal(alice.loggedIn, false);
+  await new Promise((done) => setImmediate(done));
+  // The session the late re-login opened (t2) was ended at once.
+  const ends = server.seen.filter((s) => s.path === "/v1/logout");
+  assert.equal(ends.length, 2);
+  assert.equal(logins, 2);
+});
