@@ -43,7 +43,6 @@ same as above: a connection error is tried once more, a timeout is not.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -58,93 +57,17 @@ from redis.retry import Retry
 from im_adapters import ConfigurationError
 from im_adapters.redis_cluster import CLUSTER_SCHEME, check_namespace, cluster_from_url
 from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
+from im_adapters.redis_session_scripts import LOAD_SCRIPTS, SCRIPT_TEXTS, SCRIPTS
 from im_core.models import Presence, Session, SessionToken
-from im_core.ports import MAX_SESSIONS_DEFAULT, SessionReplaced, SessionStoreUnavailable
+from im_core.ports import (
+    MAX_SESSIONS_DEFAULT,
+    LoginPolicy,
+    SessionEnded,
+    SessionReplaced,
+    SessionStoreUnavailable,
+)
 
 __all__ = ["RedisSessionStore"]
-
-# Times and scores travel as decimal strings from Python and are written as such, so
-# Lua's number formatting never touches them.
-
-# KEYS: session, zset, tombstone. ARGV: digest, type, cmd, time, ttl_ms, exp,
-# max_sessions, session key prefix ("ns:{uid}:s:"), tombstone key prefix ("ns:{uid}:r:").
-# Replaces any session with the same token; trims the user's expired sessions, then
-# replaces the oldest ones beyond max_sessions - 1, so the new one makes max_sessions.
-_CREATE = """
-redis.call('DEL', KEYS[1], KEYS[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7]) + 1
-if over > 0 then
-  for _, digest in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
-    redis.call('DEL', ARGV[8] .. digest)
-    redis.call('SET', ARGV[9] .. digest, '1', 'PX', ARGV[5])
-  end
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
-end
-redis.call('HSET', KEYS[1], 'type', ARGV[2], 'cmd', ARGV[3], 'time', ARGV[4], 'exp', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 1
-"""
-
-# KEYS: session, zset, tombstone. ARGV: digest, cmd, now_ms, ttl_ms, exp.
-# Returns the client type; or, if the session is dead (changing nothing live), 0 when
-# it was replaced and nil otherwise. One TTL serves every session, so the session
-# touched last expires last: its expiry is the zset's.
-_TOUCH = """
-local now = tonumber(ARGV[3])
-local s = redis.call('HMGET', KEYS[1], 'type', 'exp')
-if not s[1] or tonumber(s[2]) <= now then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    return 0
-  end
-  return false
-end
-redis.call('HSET', KEYS[1], 'cmd', ARGV[2], 'time', ARGV[3], 'exp', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return s[1]
-"""
-
-# KEYS: session, zset. ARGV: digest.
-_DELETE = """
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
-
-# KEYS: zset. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
-# Returns {type, time} of the most recent live session, else nil. Read-only. The
-# session keys it reads are not declared (their digests are only known inside) but
-# share the zset's hash tag, hence its slot. The loop is bounded by max_sessions.
-_PRESENCE = """
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-local best_type, best_time, best_raw = false, nil, nil
-for _, digest in ipairs(live) do
-  local f = redis.call('HMGET', ARGV[2] .. digest, 'type', 'time')
-  if f[1] then
-    local t = tonumber(f[2])
-    if not best_time or t > best_time then
-      best_type, best_time, best_raw = f[1], t, f[2]
-    end
-  end
-end
-if best_type then
-  return {best_type, best_raw}
-end
-return false
-"""
-
-_SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text in {
-    "create": _CREATE, "touch": _TOUCH, "delete": _DELETE, "presence": _PRESENCE}.items()}
-
-_LOAD_SCRIPTS = [("SCRIPT", "LOAD", text) for text, _ in _SCRIPTS.values()]
-_SCRIPT_TEXTS = {sha: text for text, sha in _SCRIPTS.values()}
 
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -326,17 +249,25 @@ class RedisSessionStore:
         self._client.close()
 
     def create(
-        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT
-    ) -> None:
+        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT,
+        policy: LoginPolicy = "many",
+    ) -> int:
         _check_ttl(ttl_ms)
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be at least 1, not {max_sessions}")
         token = session.token
         expires = session.last_seen + ttl_ms
         base = self._base(token.uid)
-        self._script("create", "create a session", self._keys(token), token.digest,
-                     session.client_type, session.command, session.last_seen, ttl_ms, expires,
-                     max_sessions, f"{base}:s:", f"{base}:r:")
+        return int(self._script(
+            "create", "create a session", self._keys(token), token.digest,
+            session.client_type, session.command, session.last_seen, ttl_ms, expires,
+            max_sessions, f"{base}:s:", f"{base}:r:", policy))
+
+    def end_all(self, uid: str, now_ms: int, ttl_ms: int) -> int:
+        _check_ttl(ttl_ms)
+        base = self._base(uid)
+        return int(self._script("end_all", "end sessions", [f"{base}:z"], now_ms, ttl_ms,
+                                f"{base}:s:", f"{base}:r:"))
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
@@ -346,7 +277,9 @@ class RedisSessionStore:
                              command, now_ms, ttl_ms, now_ms + ttl_ms)
         if reply is None:
             return None
-        if reply == 0:
+        if isinstance(reply, int):  # a tombstone; a client type comes back as a string
+            if reply == 2:
+                raise SessionEnded("the game's server ended the session")
             raise SessionReplaced("the session was replaced by a newer login")
         return Session(token, _text(reply), command, now_ms)
 
@@ -357,7 +290,7 @@ class RedisSessionStore:
         wanted = list(dict.fromkeys(uids))
         if not wanted:
             return {}
-        sha = _SCRIPTS["presence"][1]
+        sha = SCRIPTS["presence"][1]
         calls = []
         for uid in wanted:
             base = f"{self._ns}:{{{uid}}}"
@@ -378,7 +311,7 @@ class RedisSessionStore:
     def _script(self, name: str, action: str, keys: Sequence[str], *args: object) -> Any:
         """Run one of the store's scripts in one round trip."""
         with _translated(action):
-            return self._run([("EVALSHA", _SCRIPTS[name][1], len(keys), *keys, *args)])[0]
+            return self._run([("EVALSHA", SCRIPTS[name][1], len(keys), *keys, *args)])[0]
 
     def _run(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
         """``_execute`` the commands; if Redis lost the scripts, load them all and retry.
@@ -391,7 +324,7 @@ class RedisSessionStore:
         replies = self._execute(commands)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             # Redis restarted or flushed its scripts.
-            replies = self._execute([*_LOAD_SCRIPTS, *commands])[len(_LOAD_SCRIPTS):]
+            replies = self._execute([*LOAD_SCRIPTS, *commands])[len(LOAD_SCRIPTS):]
         for reply in replies:
             if isinstance(reply, redis.ResponseError):
                 raise reply
@@ -412,7 +345,7 @@ class RedisSessionStore:
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 _, sha, *rest = commands[i]
-                replies[i] = self._cluster.execute_command("EVAL", _SCRIPT_TEXTS[str(sha)],
+                replies[i] = self._cluster.execute_command("EVAL", SCRIPT_TEXTS[str(sha)],
                                                            *rest)
             elif isinstance(reply, Exception):
                 raise reply

@@ -8,10 +8,13 @@ directly::
 """
 
 from im_core.errors import (
+    Banned,
     ClientMsgIdReused,
     ConfigurationError,
+    ContentRejected,
     InvalidInput,
     MessageTooLong,
+    Muted,
     RateLimited,
     SessionExpired,
     StorageUnavailable,
@@ -21,12 +24,15 @@ from im_core.memory import (
     InMemoryGameAuth,
     InMemoryInboxSignals,
     InMemoryMailbox,
+    InMemoryMuteStore,
     InMemoryRateLimiter,
     InMemorySessionStore,
     ManualClock,
     SystemClock,
 )
 from im_core.models import Inbox, Message, Presence, Session, SessionToken
+from im_core.moderation import AllowAll, WordListFilter
+from im_core.pacing import HeartbeatPacing
 from im_core.ports import (
     AuthError,
     AuthUnavailable,
@@ -37,8 +43,14 @@ from im_core.ports import (
     ListFull,
     MailboxRepository,
     MailboxUnavailable,
+    MessageFilter,
+    ModerationUnavailable,
+    Mute,
+    MuteStore,
+    MuteStoreUnavailable,
     RateLimiter,
     RateLimiterUnavailable,
+    SessionEnded,
     SessionReplaced,
     SessionStore,
     SessionStoreUnavailable,
@@ -46,22 +58,30 @@ from im_core.ports import (
     TooManyContacts,
     UnknownUser,
 )
+from im_core.server_ops import SYSTEM_UID, Delivery, SystemSend
 from im_core.service import ChatService, ContactsPage, HistoryPage, UidPage
 
 __all__ = [
+    "SYSTEM_UID",
+    "AllowAll",
     "AuthError",
     "AuthUnavailable",
+    "Banned",
     "Blocked",
     "ChatService",
     "ClientMsgIdReused",
     "Clock",
     "ConfigurationError",
     "ContactsPage",
+    "ContentRejected",
+    "Delivery",
     "GameAuth",
+    "HeartbeatPacing",
     "HistoryPage",
     "InMemoryGameAuth",
     "InMemoryInboxSignals",
     "InMemoryMailbox",
+    "InMemoryMuteStore",
     "InMemoryRateLimiter",
     "InMemorySessionStore",
     "Inbox",
@@ -73,7 +93,13 @@ __all__ = [
     "MailboxUnavailable",
     "ManualClock",
     "Message",
+    "MessageFilter",
     "MessageTooLong",
+    "ModerationUnavailable",
+    "Mute",
+    "MuteStore",
+    "MuteStoreUnavailable",
+    "Muted",
     "Presence",
     "PresenceScope",
     "RateLimit",
@@ -81,6 +107,7 @@ __all__ = [
     "RateLimiter",
     "RateLimiterUnavailable",
     "Session",
+    "SessionEnded",
     "SessionExpired",
     "SessionReplaced",
     "SessionStore",
@@ -88,8 +115,10 @@ __all__ = [
     "SessionToken",
     "StorageUnavailable",
     "SystemClock",
+    "SystemSend",
     "TooManyBlocks",
     "TooManyContacts",
     "UidPage",
     "UnknownUser",
+    "WordListFilter",
 ]

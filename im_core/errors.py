@@ -8,10 +8,13 @@ None of these know about HTTP: ``im_http`` maps them to statuses in one place.
 from __future__ import annotations
 
 __all__ = [
+    "Banned",
     "ClientMsgIdReused",
     "ConfigurationError",
+    "ContentRejected",
     "InvalidInput",
     "MessageTooLong",
+    "Muted",
     "RateLimited",
     "SessionExpired",
     "StorageUnavailable",
@@ -98,3 +101,42 @@ class RateLimited(Exception):
         self.what = what
         self.retry_after_s = max(1, -(-retry_after_ms // 1000))
         super().__init__(f"too many {what}; retry in {self.retry_after_s} s")
+
+
+class Muted(PermissionError):
+    """The sender is muted where it tried to speak; nothing was stored.
+
+    Attributes:
+        scope: where the mute holds (``global``, ``group:<id>``, ``channel:<name>``).
+        until: when it ends (ms since the epoch), or ``None`` until it is lifted.
+        reason: what the game's moderators said, for the player.
+    """
+
+    def __init__(self, scope: str, until: int | None, reason: str) -> None:
+        when = "until it is lifted" if until is None else f"until {until}"
+        super().__init__(f"you are muted ({scope}) {when}")
+        self.scope = scope
+        self.until = until
+        self.reason = reason
+
+
+class Banned(PermissionError):
+    """The player is banned: it may not log in (``until``, ``reason`` as for ``Muted``)."""
+
+    def __init__(self, until: int | None, reason: str) -> None:
+        when = "until it is lifted" if until is None else f"until {until}"
+        super().__init__(f"you are banned {when}")
+        self.until = until
+        self.reason = reason
+
+
+class ContentRejected(PermissionError):
+    """The message filter refused the body; nothing was stored.
+
+    Attributes:
+        reason: why, in words fit for the sender (never the body itself).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -23,7 +23,7 @@ from im_core.errors import (
     StorageUnavailable,
 )
 from im_core.limits import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, Limits, PresenceScope, RateLimit
-from im_core.memory import InMemoryInboxSignals, InMemoryRateLimiter
+from im_core.memory import InMemoryInboxSignals, InMemoryMuteStore, InMemoryRateLimiter
 from im_core.models import (
     HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
@@ -43,17 +43,23 @@ from im_core.models import (
     check_uid,
     check_wait,
 )
+from im_core.moderation import AllowAll
+from im_core.pacing import Activity, HeartbeatPacing
 from im_core.ports import (
     MAX_SESSIONS_DEFAULT,
     AuthUnavailable,
     Clock,
     GameAuth,
+    LoginPolicy,
     MailboxRepository,
+    MessageFilter,
+    MuteStore,
     SessionStore,
     UnknownUser,
 )
 from im_core.ports.limits import RateLimiter
 from im_core.ports.signals import InboxSignals
+from im_core.server_ops import ServerOps, check_not_system
 
 __all__ = [
     "LIMITER_PAUSE_MS",
@@ -102,8 +108,8 @@ class UidPage:
 
 
 @attrs.define
-class ChatService:
-    """The use cases, wired to their ports.
+class ChatService(ServerOps):
+    """The use cases, wired to their ports (the game server's own: ``ServerOps``).
 
     Args:
         sessions: where live sessions are kept.
@@ -126,6 +132,10 @@ class ChatService:
             a player is seen online only by players it has among its contacts.
         max_sessions_per_uid: the most live sessions one uid holds; a login beyond
             it replaces the session whose last call is oldest.
+        login_policy: which of a uid's sessions a new login ends (``LoginPolicy``).
+        mutes: where mutes and bans are kept.
+        message_filter: judges every player's message body before it is stored.
+        pacing: how soon each heartbeat answer asks for the next one.
     """
 
     sessions: SessionStore
@@ -144,6 +154,14 @@ class ChatService:
     max_logins_in_flight: int = 64
     max_sessions_per_uid: int = attrs.field(default=MAX_SESSIONS_DEFAULT,
                                             validator=attrs.validators.ge(1))
+    login_policy: LoginPolicy = "many"
+    mutes: MuteStore = attrs.field(factory=InMemoryMuteStore)
+    message_filter: MessageFilter = attrs.field(factory=AllowAll)
+    pacing: HeartbeatPacing = attrs.field(default=attrs.Factory(
+        lambda self: HeartbeatPacing.for_ttl(
+            self.session_ttl_ms, min(2_000, max(1, self.session_ttl_ms // 5))),
+        takes_self=True))
+    activity: Activity = attrs.field(factory=Activity)
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _limiter_failures: int = attrs.field(default=0, init=False)
     _limiter_paused_until: int = attrs.field(default=0, init=False)
@@ -181,13 +199,14 @@ class ChatService:
         limited too, before the credential is checked.
 
         Raises:
-            InvalidInput: a field is malformed.
+            InvalidInput: a field is malformed, or ``uid`` is the reserved ``system``.
             RateLimited: too many logins for this uid or from this address.
             InvalidCredentials: the game says the credential does not prove ``uid``.
+            Banned: the game's server banned ``uid``.
             AuthUnavailable: the game's login service could not answer.
             StorageUnavailable: the session store or the database could not answer.
         """
-        uid = check_uid(uid)
+        uid = check_not_system(check_uid(uid))
         client_type = check_client_type(client_type)
         if not isinstance(game_token, str) or not game_token or len(game_token) > 8192:
             raise InvalidInput("game_token", "must be a non-empty string")
@@ -201,10 +220,16 @@ class ChatService:
             self.auth.verify(uid, game_token)
         finally:
             self._logins.release()
+        self.check_not_banned(uid)
         now = self.clock.now_ms()
         self.mailbox.record_login(uid, client_type, now)
         session = Session(SessionToken(uid, self.new_secret()), client_type, "login", now)
-        self.sessions.create(session, self.session_ttl_ms, self.max_sessions_per_uid)
+        # The policy is named only when it is not the default, so a store wrapped
+        # with the older signature still works.
+        policy = {} if self.login_policy == "many" else {"policy": self.login_policy}
+        if self.sessions.create(session, self.session_ttl_ms, self.max_sessions_per_uid,
+                                **policy):
+            self._ring(uid)  # a replaced session's held long-poll answers now
         return session
 
     def authenticate(self, token: str | None, command: str) -> Session:
@@ -276,7 +301,9 @@ class ChatService:
             # Seen empty and nothing rang since: nothing to return, nothing to delete.
             return Inbox((), False)
         inbox = self.mailbox.pull(uid, ack, limit)
-        if not inbox.messages:
+        if inbox.messages:
+            self.activity.saw(uid, self.clock.now_ms())
+        else:
             # The ack is committed: from here on, only a hint (a lost one costs a query).
             self.signals.mark_empty(uid, hint.version, self.clock.now_ms())
         return inbox
@@ -297,6 +324,8 @@ class ChatService:
                 or body; nothing was stored.
             Blocked: the recipient has blocked the sender; nothing was stored.
             RateLimited: the sender sent too many messages lately; nothing was stored.
+            Muted: the game's server muted the sender; nothing was stored.
+            ContentRejected: the message filter refused the body; nothing was stored.
 
         Once the message is committed the answer is the message, whatever follows:
         the note that follows only shortens the delivery delay, and an error here
@@ -306,6 +335,11 @@ class ChatService:
         body = check_body(body)
         client_msg_id = check_client_msg_id(client_msg_id)
         self._limit("sends", f"send:{session.uid}", self.limits.sends)
+        earlier = self.muted_retry(session.uid, client_msg_id)
+        if earlier is not None:
+            return earlier, False
+        body = self.moderate(session.uid, to, body)
+        self.activity.saw(session.uid, self.clock.now_ms())
         message, created = self.mailbox.send(
             session.uid, to, body, client_msg_id, self.clock.now_ms()
         )

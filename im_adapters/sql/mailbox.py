@@ -330,5 +330,10 @@ class SqlMailbox:
 
         self._runner.run(work, LOCKED_TRANSACTION if limit is not None else WRITE_TRANSACTION)
 
+    def sent(self, sender: str, client_msg_id: str) -> Message | None:
+        params = {"sender": sender, "client_msg_id": client_msg_id}
+        found = self._runner.run(lambda unit: _messages(unit.rows(sql.FIND_SENT, params)), READ)
+        return found[0] if found else None
+
     def ping(self) -> None:
         self._runner.run(lambda unit: unit.execute(sql.PING, {}), READ)

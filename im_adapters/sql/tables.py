@@ -18,6 +18,9 @@ Choices that matter:
 - On MySQL/MariaDB every table is ``utf8mb4`` with the binary collation
   ``utf8mb4_bin``: the default collations compare case-insensitively (``"Bob" ==
   "bob"``), which would merge distinct users, and ``utf8`` (3-byte) cannot store emoji.
+- ``mutes`` holds ``(uid, scope)`` -> ``until`` (null: until lifted) and a reason; a
+  send reads it by primary key. ``offline.msgid`` and ``messages.sent_at`` are
+  indexed so that ``im-server purge`` finds old rows by range, in small batches.
 - ``msgid`` is a ``BIGINT`` identity; on SQLite it is ``INTEGER PRIMARY KEY
   AUTOINCREMENT`` (the rowid), so ids are never reused even if the newest row is gone.
 - ``client_msg_id`` is ``VARBINARY(64)`` on MySQL/MariaDB: their ``utf8mb4_bin`` is a
@@ -41,6 +44,7 @@ __all__ = [
     "contacts",
     "messages",
     "metadata",
+    "mutes",
     "offline",
     "users",
 ]
@@ -119,6 +123,7 @@ messages = sa.Table(
     sa.Column("client_msg_id", ClientMsgId(), nullable=True),
     sa.UniqueConstraint("sender", "client_msg_id", name="uq_messages_sender_client_msg_id"),
     sa.Index("ix_messages_conversation_msgid", "conversation", "msgid"),
+    sa.Index("ix_messages_sent_at", "sent_at"),
     sqlite_autoincrement=True,
     **_MYSQL,
 )
@@ -128,5 +133,21 @@ offline = sa.Table(
     metadata,
     sa.Column("recipient", sa.String(UID_LENGTH), primary_key=True),
     sa.Column("msgid", MSGID, primary_key=True, autoincrement=False),
+    sa.Index("ix_offline_msgid", "msgid"),
+    **_MYSQL,
+)
+
+SCOPE_LENGTH = 80
+REASON_LENGTH = 500
+
+mutes = sa.Table(
+    "mutes",
+    metadata,
+    sa.Column("uid", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("scope", sa.String(SCOPE_LENGTH), primary_key=True),
+    sa.Column("until", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.String(REASON_LENGTH), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_mutes_until", "until"),
     **_MYSQL,
 )

@@ -14,6 +14,7 @@ from im_core.memory.auth import InMemoryGameAuth
 from im_core.memory.clock import ManualClock, SystemClock
 from im_core.memory.limits import InMemoryRateLimiter
 from im_core.memory.mailbox import InMemoryMailbox
+from im_core.memory.mutes import InMemoryMuteStore
 from im_core.memory.sessions import InMemorySessionStore
 from im_core.memory.signals import InMemoryInboxSignals
 
@@ -21,6 +22,7 @@ __all__ = [
     "InMemoryGameAuth",
     "InMemoryInboxSignals",
     "InMemoryMailbox",
+    "InMemoryMuteStore",
     "InMemoryRateLimiter",
     "InMemorySessionStore",
     "ManualClock",

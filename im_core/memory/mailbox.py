@@ -169,6 +169,12 @@ class InMemoryMailbox:
                 raise UnknownUser(who)
         return self._users[uid]
 
+    def sent(self, sender: str, client_msg_id: str) -> Message | None:
+        self._check()
+        with self._lock:
+            msgid = self._sent.get((sender, client_msg_id))
+            return None if msgid is None else self._messages[msgid]
+
     def ping(self) -> None:
         self._check()
 

@@ -11,6 +11,8 @@ import attrs
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import (
     MAX_SESSIONS_DEFAULT,
+    LoginPolicy,
+    SessionEnded,
     SessionReplaced,
     SessionStoreUnavailable,
 )
@@ -52,14 +54,16 @@ class InMemorySessionStore:
         self._live: OrderedDict[_Key, _Live] = OrderedDict()
         # uid -> its live sessions' keys, in the order they were created
         self._by_uid: dict[str, dict[_Key, None]] = {}
-        self._replaced: OrderedDict[_Key, int] = OrderedDict()  # key -> forgotten at
+        # key -> (forgotten at, ended by the server rather than replaced by a login)
+        self._replaced: OrderedDict[_Key, tuple[int, bool]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._live)
 
     def create(
-        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT
-    ) -> None:
+        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT,
+        policy: LoginPolicy = "many",
+    ) -> int:
         self._check()
         _check_max_sessions(max_sessions)
         key = _key(session.token)
@@ -70,13 +74,35 @@ class InMemorySessionStore:
             self._drop(key)
             self._replaced.pop(key, None)
             others = self._by_uid.get(key[0], {})
+            replaced = [k for k in others
+                        if policy == "single" or (policy == "one-per-client-type"
+                                                  and self._live[k].client_type
+                                                  == session.client_type)]
+            for old in replaced:
+                self._end(old, now + ttl_ms, ended=False)
+            others = self._by_uid.get(key[0], {})
             while len(others) >= max_sessions:
                 # The one idle longest; among equals, the one created first.
                 oldest = min(others, key=lambda k: self._live[k].last_seen)
-                self._drop(oldest)
-                self._replaced[oldest] = now + ttl_ms
+                self._end(oldest, now + ttl_ms, ended=False)
+                replaced.append(oldest)
             self._live[key] = entry
             self._by_uid.setdefault(key[0], {})[key] = None
+            return len(replaced)
+
+    def end_all(self, uid: str, now_ms: int, ttl_ms: int) -> int:
+        self._check()
+        with self._lock:
+            self._sweep(now_ms)
+            keys = list(self._by_uid.get(uid, {}))
+            for key in keys:
+                self._end(key, now_ms + ttl_ms, ended=True)
+            return len(keys)
+
+    def _end(self, key: _Key, forgotten_at: int, *, ended: bool) -> None:
+        self._drop(key)
+        self._replaced[key] = (forgotten_at, ended)
+        self._replaced.move_to_end(key)
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
@@ -88,6 +114,8 @@ class InMemorySessionStore:
             entry = self._live.get(key)
             if entry is None:
                 if key in self._replaced:
+                    if self._replaced[key][1]:
+                        raise SessionEnded("the game's server ended the session")
                     raise SessionReplaced("the session was replaced by a newer login")
                 return None
             entry.command = command
@@ -127,7 +155,7 @@ class InMemorySessionStore:
                 break
             self._drop(key)
         while self._replaced:
-            key, forgotten_at = next(iter(self._replaced.items()))
+            key, (forgotten_at, _) = next(iter(self._replaced.items()))
             if forgotten_at > now_ms:
                 break
             del self._replaced[key]

@@ -15,8 +15,20 @@ from im_core.ports.mailbox import (
     TooManyContacts,
     UnknownUser,
 )
+from im_core.ports.moderation import ALLOW, MessageFilter, ModerationUnavailable, Verdict
+from im_core.ports.mutes import (
+    BAN_SCOPE,
+    GLOBAL_SCOPE,
+    Mute,
+    MuteStore,
+    MuteStoreUnavailable,
+    check_scope,
+)
 from im_core.ports.sessions import (
+    LOGIN_POLICIES,
     MAX_SESSIONS_DEFAULT,
+    LoginPolicy,
+    SessionEnded,
     SessionReplaced,
     SessionStore,
     SessionStoreUnavailable,
@@ -30,7 +42,11 @@ from im_core.ports.signals import (
 )
 
 __all__ = [
+    "ALLOW",
+    "BAN_SCOPE",
+    "GLOBAL_SCOPE",
     "INBOX_HINT_TTL_MS",
+    "LOGIN_POLICIES",
     "MAX_SESSIONS_DEFAULT",
     "AuthError",
     "AuthUnavailable",
@@ -41,10 +57,17 @@ __all__ = [
     "InboxSignals",
     "InvalidCredentials",
     "ListFull",
+    "LoginPolicy",
     "MailboxRepository",
     "MailboxUnavailable",
+    "MessageFilter",
+    "ModerationUnavailable",
+    "Mute",
+    "MuteStore",
+    "MuteStoreUnavailable",
     "RateLimiter",
     "RateLimiterUnavailable",
+    "SessionEnded",
     "SessionReplaced",
     "SessionStore",
     "SessionStoreUnavailable",
@@ -52,5 +75,7 @@ __all__ = [
     "TooManyBlocks",
     "TooManyContacts",
     "UnknownUser",
+    "Verdict",
     "Waiter",
+    "check_scope",
 ]

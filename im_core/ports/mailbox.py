@@ -120,6 +120,8 @@ class MailboxRepository(Protocol):
         - ``blocks(uid)``, ``block(uid, blocked, max_blocks)`` and
           ``unblock(uid, blocked)`` do the same for the players ``uid`` takes no
           messages from (``TooManyBlocks`` for a full list).
+        - ``sent(sender, client_msg_id)`` returns the message ``sender`` stored with
+          that ``client_msg_id``, or ``None``.
         - ``ping()`` returns if the database answers.
         - Every method raises ``MailboxUnavailable`` when the database cannot
           answer, leaving nothing half-written.
@@ -157,5 +159,7 @@ class MailboxRepository(Protocol):
     def block(self, uid: str, blocked: str, max_blocks: int | None = None) -> None: ...
 
     def unblock(self, uid: str, blocked: str) -> None: ...
+
+    def sent(self, sender: str, client_msg_id: str) -> Message | None: ...
 
     def ping(self) -> None: ...

@@ -9,13 +9,16 @@ it, logout deletes it, and an idle client simply lets it expire.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from im_core.errors import SessionExpired, StorageUnavailable
 from im_core.models import Presence, Session, SessionToken
 
 __all__ = [
+    "LOGIN_POLICIES",
     "MAX_SESSIONS_DEFAULT",
+    "LoginPolicy",
+    "SessionEnded",
     "SessionReplaced",
     "SessionStore",
     "SessionStoreUnavailable",
@@ -25,15 +28,30 @@ MAX_SESSIONS_DEFAULT = 8
 """How many live sessions one uid may hold when nobody says otherwise."""
 
 
+LoginPolicy = Literal["many", "one-per-client-type", "single"]
+"""Which of a uid's sessions a new login ends: none (beyond the cap), those of the
+same client type, or all of them."""
+
+LOGIN_POLICIES: tuple[LoginPolicy, ...] = ("many", "one-per-client-type", "single")
+
+
 class SessionStoreUnavailable(StorageUnavailable):
     """The session store did not answer in time or refused the command."""
 
 
 class SessionReplaced(SessionExpired):
-    """The session was ended because its uid logged in once too often (the cap).
+    """The session was ended by a newer login of its uid (the cap or the login policy).
 
     A kind of ``SessionExpired`` (the client logs in again), told apart so that a
     client can say "you logged in elsewhere" instead of looping on logins.
+    """
+
+
+class SessionEnded(SessionExpired):
+    """The game's server ended the session (``end_sessions``: a kick or a ban).
+
+    Told apart from an expiry so that a client shows "you were disconnected" and does
+    not log in again at once.
     """
 
 
@@ -44,18 +62,24 @@ class SessionStore(Protocol):
         - No store keeps a token's secret, in memory or on the wire to a server:
           only ``token.digest`` (a hash of it), so reading the store yields nothing
           that authenticates.
-        - ``create(session, ttl_ms, max_sessions)`` stores a new session that lives
-          ``ttl_ms`` after ``session.last_seen``. Then the uid holds at most
-          ``max_sessions`` live sessions: the new one stays, and those with the
-          oldest last call (``last_seen``; among calls in the same millisecond, any)
-          are ended (*replaced*), atomically with the creation. A replaced session
-          is remembered, by its digest only, for ``ttl_ms``.
+        - ``create(session, ttl_ms, max_sessions, policy)`` stores a new session that
+          lives ``ttl_ms`` after ``session.last_seen``. First the ``policy`` ends
+          (*replaces*) the uid's other live sessions: none (``many``), those of the
+          same client type (``one-per-client-type``) or all (``single``). Then the
+          uid holds at most ``max_sessions`` live sessions: the new one stays, and
+          those with the oldest last call (``last_seen``; among calls in the same
+          millisecond, any) are replaced. All of it is atomic with the creation (one
+          round trip). A replaced session is remembered, by its digest only, for
+          ``ttl_ms``. It returns how many sessions it replaced.
+        - ``end_all(uid, now_ms, ttl_ms)`` ends every live session of ``uid``,
+          remembering each for ``ttl_ms`` as *ended*, and returns how many.
         - ``touch(token, command, now_ms, ttl_ms)`` returns the session with
           ``command`` and ``last_seen=now_ms`` recorded and its life extended to
           ``now_ms + ttl_ms``; it returns ``None``, changing nothing, when there is no
           live session for that exact token (unknown, deleted or expired), and raises
           ``SessionReplaced`` when the token's session was replaced less than the
-          ``ttl_ms`` given to that ``create`` ago.
+          ``ttl_ms`` given to that ``create`` ago (``SessionEnded`` when it was ended
+          by ``end_all``).
         - ``delete(token)`` ends that session; deleting a dead one is not an error.
         - ``presence(uids, now_ms)`` returns an entry for exactly the uids (each
           once) that have at least one live session: ``online=True`` with the client
@@ -70,8 +94,11 @@ class SessionStore(Protocol):
     """
 
     def create(
-        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT
-    ) -> None: ...
+        self, session: Session, ttl_ms: int, max_sessions: int = MAX_SESSIONS_DEFAULT,
+        policy: LoginPolicy = "many",
+    ) -> int: ...
+
+    def end_all(self, uid: str, now_ms: int, ttl_ms: int) -> int: ...
 
     def touch(
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
