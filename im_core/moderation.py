@@ -17,9 +17,9 @@ from typing import Literal
 import attrs
 
 from im_core.errors import ConfigurationError
-from im_core.ports.moderation import ALLOW, Verdict
+from im_core.ports.moderation import ALLOW, MessageFilter, Verdict
 
-__all__ = ["AllowAll", "WordListFilter", "skeleton"]
+__all__ = ["AllowAll", "FilterChain", "WordListFilter", "skeleton"]
 
 WordAction = Literal["mask", "reject"]
 
@@ -29,6 +29,23 @@ class AllowAll:
 
     def check(self, sender: str, target: str, body: str) -> Verdict:
         return ALLOW
+
+
+@attrs.frozen
+class FilterChain:
+    """Several filters in turn: a replaced body goes on to the next; a reject stops."""
+
+    filters: tuple[MessageFilter, ...]
+
+    def check(self, sender: str, target: str, body: str) -> Verdict:
+        current = body
+        for each in self.filters:
+            verdict = each.check(sender, target, current)
+            if verdict.action == "reject":
+                return verdict
+            if verdict.action == "replace" and verdict.body:
+                current = verdict.body
+        return ALLOW if current == body else Verdict("replace", body=current)
 
 
 def _fold(char: str) -> str:

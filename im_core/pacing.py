@@ -34,11 +34,11 @@ class HeartbeatPacing:
     def for_ttl(cls, session_ttl_ms: int, active_ms: int, idle_ms: int | None = None,
                 active_window_ms: int = ACTIVE_WINDOW_MS_DEFAULT) -> HeartbeatPacing:
         """A pacing whose idle interval keeps sessions alive (at most half the TTL)."""
-        ceiling = session_ttl_ms // 2
+        ceiling = max(session_ttl_ms // 2, active_ms)
         idle = ceiling if idle_ms is None else idle_ms
         if not 0 < active_ms < session_ttl_ms:
             raise ValueError(f"active_ms must be below the session TTL, not {active_ms}")
-        if not active_ms <= idle <= max(ceiling, active_ms):
+        if not active_ms <= idle <= ceiling:
             raise ValueError(
                 f"idle_ms must be from {active_ms} to half the session TTL, not {idle}")
         return cls(active_ms, idle, active_window_ms)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Sequence
 
 import attrs
 
@@ -114,7 +113,7 @@ class ServerOps:
     pacing: HeartbeatPacing
     activity: Activity
 
-    def system_send(self, to: Sequence[object], body: object,
+    def system_send(self, to: object, body: object,
                     client_msg_id: object) -> SystemSend:
         """Send ``body`` from ``system`` to each of ``to`` (1 to 1,000 uids).
 

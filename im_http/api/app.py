@@ -36,6 +36,7 @@ from im_http.api.resources import (
     PresenceResource,
     Ready,
 )
+from im_http.api.server_api import SERVER_ROUTES, ServerKeyAuth, ServerKeys
 from im_http.observability.metrics import Metrics
 from im_http.observability.observer import Observer
 
@@ -57,6 +58,7 @@ ROUTES: dict[str, type] = {
     "/readyz": Ready,
     "/openapi.json": OpenApi,
     "/metrics": MetricsResource,
+    **SERVER_ROUTES,
 }
 
 
@@ -71,6 +73,7 @@ def create_app(
     access_log: bool = True,
     demo_ui: DemoUi | None = None,
     trusted_proxies: Iterable[IpNetwork] = _LOOPBACK,
+    server_api_keys: tuple[str, ...] = (),
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Wire the HTTP API to a ready ``ChatService``; this function only wires.
 
@@ -85,6 +88,8 @@ def create_app(
         demo_ui: serve the browser demo page under ``/ui/`` (``--demo-ui``).
         trusted_proxies: peers whose ``X-Forwarded-For`` names the client
             (``IM_TRUSTED_PROXIES``; by default the loopback addresses).
+        server_api_keys: the keys the server API (``/v1/server/...``) accepts
+            (``IM_SERVER_API_KEYS``); none: every server route answers 401.
     """
     api = Api(service, heartbeat_interval, tuple(trusted_proxies))
     if metrics is None:
@@ -97,6 +102,7 @@ def create_app(
     install_orjson(app)
     install_error_handling(app)
     app.add_middleware(RefuseAmbiguousLength())
+    app.add_middleware(ServerKeyAuth(ServerKeys.of(tuple(server_api_keys))))
     document = json.dumps(openapi_document()).encode()
     for path, resource in ROUTES.items():
         if resource is Health:

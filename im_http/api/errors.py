@@ -13,12 +13,17 @@ import falcon
 
 from im_core import (
     AuthUnavailable,
+    Banned,
     Blocked,
     ClientMsgIdReused,
+    ContentRejected,
     InvalidCredentials,
     InvalidInput,
     MessageTooLong,
+    ModerationUnavailable,
+    Muted,
     RateLimited,
+    SessionEnded,
     SessionExpired,
     SessionReplaced,
     StorageUnavailable,
@@ -48,9 +53,11 @@ class ApiError(falcon.HTTPError):
     """An HTTP error with the API's stable ``code``."""
 
     def __init__(self, status: int, code: str, title: str, description: str,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 fields: dict[str, object] | None = None) -> None:
         super().__init__(status, title=title, description=description, headers=headers)
         self.api_code = code
+        self.fields = fields or {}  # more of the error, beside title/description/code
 
 
 # (status, code, title, extra headers) for each domain error; the most specific
@@ -63,6 +70,11 @@ _MAPPING: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
                      {"WWW-Authenticate": "Bearer"}),
     SessionReplaced: (401, "session_replaced", "Session replaced",
                       {"WWW-Authenticate": "Bearer"}),
+    SessionEnded: (401, "session_ended", "Session ended by the game",
+                   {"WWW-Authenticate": "Bearer"}),
+    Muted: (403, "muted", "Muted", None),
+    Banned: (403, "banned", "Banned", None),
+    ContentRejected: (403, "rejected_content", "Message rejected", None),
     UnknownUser: (404, "unknown_user", "Unknown user", None),
     ClientMsgIdReused: (409, "client_msg_id_reused", "client_msg_id reused", None),
     Blocked: (403, "blocked", "Blocked by the recipient", None),
@@ -74,7 +86,18 @@ _MAPPING: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
                       {"Retry-After": "1"}),
     StorageUnavailable: (503, "storage_unavailable", "Storage unavailable",
                          {"Retry-After": "1"}),
+    ModerationUnavailable: (503, "moderation_unavailable", "Moderation unavailable",
+                            {"Retry-After": "1"}),
 }
+
+
+def _fields(error: Exception) -> dict[str, object]:
+    """What a client needs beyond the code: when a mute ends, and why."""
+    if isinstance(error, Muted):
+        return {"scope": error.scope, "until": error.until, "reason": error.reason}
+    if isinstance(error, Banned):
+        return {"until": error.until, "reason": error.reason}
+    return {}
 
 
 def _description(error: Exception) -> str:
@@ -99,7 +122,8 @@ def _domain_handler(
         headers = {"Retry-After": str(error.retry_after_s)}
     if status == 503:
         log.warning("%s %s: %s: %s", req.method, req.path, type(error).__name__, error)
-    raise ApiError(status, code, title, _description(error), headers) from error
+    raise ApiError(status, code, title, _description(error), headers,
+                   _fields(error)) from error
 
 
 def _unexpected(
@@ -125,7 +149,8 @@ def _serialize(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPErr
         else:
             description = title
     resp.content_type = falcon.MEDIA_JSON
-    resp.media = {"title": title, "description": description, "code": code}
+    resp.media = {**getattr(error, "fields", {}),
+                  "title": title, "description": description, "code": code}
 
 
 def install_error_handling(app: falcon.App[falcon.Request, falcon.Response]) -> None:

@@ -17,6 +17,7 @@ from im_core.models import (
     PULL_LIMIT_MAX,
 )
 from im_core.service import PRESENCE_MAX_UIDS
+from im_http.api.openapi_server import error_schema, server_paths, server_schemas
 
 __all__ = ["openapi_document"]
 
@@ -42,16 +43,19 @@ def _errors(*statuses: int, conflict: str | None = None) -> dict[str, Any]:
     words = {
         400: "Invalid request (`invalid_request`).",
         401: "`session_expired` (no, unknown, expired or logged-out token), "
-             "`session_replaced` (ended by a newer login of the same uid beyond the cap) "
-             "or, at login, `invalid_credentials`.",
+             "`session_replaced` (ended by a newer login: the cap or IM_LOGIN_POLICY), "
+             "`session_ended` (by the game's server) or, at login, `invalid_credentials`.",
         404: "`unknown_user`: the user never logged in.",
         409: "`client_msg_id_reused`: the id was used before for another recipient or "
              "body; nothing was stored.",
         413: "`payload_too_large`: body over 4096 characters or request over 64 KiB.",
-        403: "`blocked`: the recipient has blocked the sender; nothing was stored.",
+        403: "`blocked` (the recipient blocked the sender), `muted` (with `until` and "
+             "`reason`), `rejected_content` (moderation), or at login `banned`; nothing "
+             "was stored.",
         415: "`unsupported_media_type`: the body is not application/json.",
         429: "`rate_limited`: too many calls lately; retry after `Retry-After` seconds.",
-        503: "`storage_unavailable` or `auth_unavailable`: retry shortly.",
+        503: "`storage_unavailable`, `auth_unavailable` or `moderation_unavailable`: "
+             "retry shortly.",
     }
     if conflict is not None:
         words[409] = conflict
@@ -115,26 +119,7 @@ def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI document as a plain dict."""
     schemas: dict[str, Any] = {
         "Uid": UID,
-        "Error": {
-            "type": "object",
-            "required": ["title", "description", "code"],
-            "properties": {
-                "title": {"type": "string"},
-                "description": {"type": "string"},
-                "code": {
-                    "type": "string",
-                    "enum": [
-                        "invalid_request", "payload_too_large", "unsupported_media_type",
-                        "invalid_credentials", "session_expired", "session_replaced",
-                        "unknown_user",
-                        "client_msg_id_reused", "not_found", "method_not_allowed",
-                        "blocked", "too_many_contacts", "too_many_blocks", "rate_limited",
-                        "auth_unavailable",
-                        "storage_unavailable", "internal_error",
-                    ],
-                },
-            },
-        },
+        "Error": error_schema(),
         "Message": {
             "type": "object",
             "required": ["msgid", "from", "to", "body", "sent_at", "client_msg_id"],
@@ -149,6 +134,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "Messages": {"type": "array", "items": _ref("Message")},
+        **server_schemas(),
     }
     paths: dict[str, Any] = {
         "/v1/login": {"post": {
@@ -178,7 +164,7 @@ def openapi_document() -> dict[str, Any]:
                                      "seconds: the longest a heartbeat's `wait` is held"},
                     },
                 }, "A new session.") | {"links": _LINKS},
-                **_errors(400, 401, 413, 415, 429, 503),
+                **_errors(400, 401, 403, 413, 415, 429, 503),
             },
         }},
         "/v1/heartbeat": {"post": {
@@ -201,8 +187,9 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 "200": _json({
                     "type": "object",
-                    "required": ["messages", "more"],
-                    "properties": {"messages": _ref("Messages"), "more": {"type": "boolean"}},
+                    "required": ["messages", "more", "next_heartbeat_ms"],
+                    "properties": {"messages": _ref("Messages"), "more": {"type": "boolean"},
+                                   "next_heartbeat_ms": {"type": "integer", "minimum": 1}},
                 }, "The inbox, oldest first."),
                 **_errors(*_AUTHED, 413, 415),
             },
@@ -391,9 +378,13 @@ def openapi_document() -> dict[str, Any]:
             "version": "1",
             "description": "Mailbox-model instant messaging for games over plain HTTP.",
         },
-        "paths": paths,
+        "paths": {**paths, **server_paths()},
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "serverKey": {"type": "http", "scheme": "bearer",
+                              "description": "one of IM_SERVER_API_KEYS (server API only)"},
+            },
         },
     }

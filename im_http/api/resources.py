@@ -87,7 +87,8 @@ class Heartbeat:
         given = {"limit": body["limit"]} if "limit" in body else {}
         inbox = self.api.service.heartbeat(session, body.get("ack"), wait=body.get("wait"),
                                            **given)
-        resp.media = {"messages": [message_json(m) for m in inbox.messages], "more": inbox.more}
+        resp.media = {"messages": [message_json(m) for m in inbox.messages], "more": inbox.more,
+                      "next_heartbeat_ms": self.api.service.next_heartbeat_ms(session.uid)}
 
 
 @attrs.frozen

@@ -10,7 +10,10 @@ cannot get them wrong:
   ack was lost (msgids increase, for one recipient, in reading order);
 - on 401 ``session_expired`` the client logs in again with a fresh game token from
   the caller's ``credentials`` callback; on ``session_replaced`` it stops, since
-  another login of the same player took over and fighting it would loop forever.
+  another login of the same player took over and fighting it would loop forever
+  (and on ``session_ended``, since the game's server ended it);
+- ``messages`` paces its calls by the server's ``next_heartbeat_ms`` when the server
+  does not hold heartbeats, so an idle player calls less often.
 
 HTTP goes through one urllib3 pool, so connections are kept alive. One ``Client``
 may be used from two threads (a long-poll in the background, sends in the
@@ -39,13 +42,16 @@ __all__ = [
     "ClientError",
     "ConnectionFailed",
     "Contact",
+    "ContentRejected",
     "HistoryPage",
     "Inbox",
     "LoginInfo",
     "Message",
+    "Muted",
     "NotLoggedIn",
     "Presence",
     "RateLimited",
+    "SessionEnded",
     "SessionExpired",
     "SessionReplaced",
     "Unavailable",
@@ -71,13 +77,15 @@ class ApiError(ClientError):
     """The server answered with an error: ``status`` and its stable ``code``."""
 
     def __init__(self, status: int, code: str, description: str, *,
-                 title: str = "", retry_after: float | None = None) -> None:
+                 title: str = "", retry_after: float | None = None,
+                 fields: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"{status} {code}: {description}")
         self.status = status
         self.code = code
         self.title = title
         self.description = description
         self.retry_after = retry_after
+        self.fields = dict(fields or {})  # the error's other fields (a mute's `until`)
 
 
 class SessionExpired(ApiError):
@@ -91,6 +99,29 @@ class SessionReplaced(ApiError):
     which would do the same: the client refuses every call until ``login`` is
     called explicitly.
     """
+
+
+class SessionEnded(SessionReplaced):
+    """401 ``session_ended``: the game's server ended the session (a kick or a ban);
+    the client stops as for ``SessionReplaced``."""
+
+
+class Muted(ApiError):
+    """403 ``muted``: the game muted this player; ``until`` (ms since the epoch, or
+    ``None``: until lifted) and ``reason`` say for how long and why."""
+
+    @property
+    def until(self) -> int | None:
+        until = self.fields.get("until")
+        return until if isinstance(until, int) else None
+
+    @property
+    def reason(self) -> str:
+        return str(self.fields.get("reason") or "")
+
+
+class ContentRejected(ApiError):
+    """403 ``rejected_content``: the game's moderation refused the message body."""
 
 
 class RateLimited(ApiError):
@@ -108,6 +139,9 @@ class Blocked(ApiError):
 _ERRORS: dict[tuple[int, str | None], type[ApiError]] = {
     (401, "session_expired"): SessionExpired,
     (401, "session_replaced"): SessionReplaced,
+    (401, "session_ended"): SessionEnded,
+    (403, "muted"): Muted,
+    (403, "rejected_content"): ContentRejected,
     (429, None): RateLimited,
     (503, None): Unavailable,
     (403, "blocked"): Blocked,
@@ -116,6 +150,7 @@ _ERRORS: dict[tuple[int, str | None], type[ApiError]] = {
 
 def _error(status: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
     code, title, description = "http_error", "", body.decode("utf-8", "replace").strip()
+    fields: dict[str, Any] = {}
     try:
         parsed = json.loads(body)
     except ValueError:
@@ -124,9 +159,10 @@ def _error(status: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
         code = str(parsed.get("code") or code)
         title = str(parsed.get("title") or "")
         description = str(parsed.get("description") or title)
+        fields = {k: v for k, v in parsed.items() if k not in ("code", "title", "description")}
     cls = _ERRORS.get((status, code)) or _ERRORS.get((status, None)) or ApiError
     return cls(status, code, description or f"HTTP {status}", title=title,
-               retry_after=_retry_after(headers))
+               retry_after=_retry_after(headers), fields=fields)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -173,10 +209,13 @@ class LoginInfo:
 
 @dataclass(frozen=True)
 class Inbox:
-    """A heartbeat's new messages, oldest first; ``more``: heartbeat again at once."""
+    """A heartbeat's new messages, oldest first; ``more``: heartbeat again at once;
+    ``next_heartbeat``: the seconds the server asks to wait before the next heartbeat
+    (``None`` from a server that does not say)."""
 
     messages: list[Message]
     more: bool
+    next_heartbeat: float | None = None
 
 
 @dataclass(frozen=True)
@@ -360,7 +399,8 @@ class Client:
             if not inbox.messages and not inbox.more:
                 # A server that does not hold heartbeats answers at once: pace the
                 # loop at the heartbeat interval instead of spinning.
-                early = self.session.heartbeat_interval - (time.monotonic() - started)
+                pace = inbox.next_heartbeat or self.session.heartbeat_interval
+                early = pace - (time.monotonic() - started)
                 if early > 0:
                     stop.wait(early)
 
@@ -378,7 +418,9 @@ class Client:
         seen = self._delivered
         if seen is not None:
             fresh = [m for m in fresh if m.msgid > seen]
-        return Inbox(fresh, bool(answer["more"]))
+        pace = answer.get("next_heartbeat_ms")
+        return Inbox(fresh, bool(answer["more"]),
+                     pace / 1000 if isinstance(pace, int | float) and pace > 0 else None)
 
     def history_pages(self, peer: str, *, before: int | None = None,
                       after: int | None = None, page_size: int = 50) -> Iterator[HistoryPage]:
@@ -487,10 +529,11 @@ class Client:
             if isinstance(error, SessionReplaced):
                 with self._lock:
                     self._replaced = error
-                raise SessionReplaced(
+                why = ("the game's server ended this session" if isinstance(error, SessionEnded)
+                       else "this player logged in elsewhere, which ended this session")
+                raise type(error)(
                     error.status, error.code,
-                    "this player logged in elsewhere, which ended this session; this "
-                    "client stopped and will not log in again by itself "
+                    f"{why}; this client stopped and will not log in again by itself "
                     f"({error.description})", title=error.title)
             if status in _RETRIED_STATUSES and attempt < self.retries and (
                     error.retry_after is None or error.retry_after <= self.max_retry_delay):

@@ -21,7 +21,7 @@ from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings, variable_of
 
 __all__ = ["BackendCheck", "check_backends", "effective_configuration", "masked_url"]
 
-_SECRETS = frozenset({"game_auth_jwt_secret"})
+_SECRETS = frozenset({"game_auth_jwt_secret", "server_api_keys"})
 _URLS = frozenset({"session_store_url", "database_url", "game_auth_url"})
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token"})
 
@@ -46,7 +46,8 @@ def effective_configuration(
     for field in attrs.fields(Settings):
         value = getattr(settings, field.name)
         if field.name in _SECRETS:
-            shown = "*** (set)" if value else "(not set)"
+            count = f"{len(value)} keys, " if isinstance(value, tuple) and value else ""
+            shown = f"*** ({count}set)" if value else "(not set)"
         elif field.name in _URLS and value:
             shown = masked_url(str(value))
         elif value is None:

@@ -26,14 +26,19 @@ from im_core import (
     GameAuth,
     InMemoryInboxSignals,
     InMemoryMailbox,
+    InMemoryMuteStore,
     InMemoryRateLimiter,
     InMemorySessionStore,
     MailboxRepository,
+    MessageFilter,
+    MuteStore,
     RateLimiter,
     SessionStore,
     SystemClock,
 )
 from im_core.errors import ConfigurationError, StorageUnavailable
+from im_core.moderation import AllowAll, FilterChain, WordListFilter
+from im_core.pacing import HeartbeatPacing
 from im_core.ports import InboxSignals, SignalsUnavailable
 from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings
 
@@ -218,6 +223,44 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     return mailbox
 
 
+def _build_mutes(mailbox: MailboxRepository) -> MuteStore:
+    """Mutes live where the mailbox does: in its database, on its engine."""
+    engine = getattr(mailbox, "engine", None)
+    if engine is None:
+        return InMemoryMuteStore()
+    from im_adapters.sql.mutes import SqlMuteStore
+
+    return SqlMuteStore(engine)
+
+
+def build_message_filter(settings: Settings) -> MessageFilter:
+    """The word list (``IM_MODERATION_WORDS``), then the game's service
+    (``IM_MODERATION_URL``), in that order; neither: everything is allowed."""
+    filters: list[MessageFilter] = []
+    if settings.moderation_words:
+        filters.append(WordListFilter.from_file(
+            settings.moderation_words,
+            "reject" if settings.moderation_words_action == "reject" else "mask"))
+    if settings.moderation_url:
+        from im_adapters.moderation_http import HttpMessageFilter
+
+        filters.append(HttpMessageFilter.from_url(
+            settings.moderation_url, timeout_s=settings.moderation_timeout,
+            fail="closed" if settings.moderation_fail == "closed" else "open"))
+    if not filters:
+        return AllowAll()
+    return filters[0] if len(filters) == 1 else FilterChain(tuple(filters))
+
+
+def build_pacing(settings: Settings) -> HeartbeatPacing:
+    """``next_heartbeat_ms``: the heartbeat interval while active, the idle one else."""
+    idle = settings.heartbeat_idle_interval
+    return HeartbeatPacing.for_ttl(
+        round(settings.session_ttl * 1000), round(settings.heartbeat_interval * 1000),
+        None if idle is None else round(idle * 1000),
+        round(settings.heartbeat_active_window * 1000))
+
+
 def build_service(settings: Settings, *, migrate: bool = False) -> Built:
     """Build every port from ``settings`` and wire them into a ``ChatService``.
 
@@ -226,6 +269,7 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         StoreUnreachable: the session store or the database does not answer.
     """
     auth, dev = build_game_auth(settings)
+    message_filter = build_message_filter(settings)
     sessions = _build_sessions(settings)
     opened: list[object] = [sessions]
     try:
@@ -255,10 +299,14 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         limits=settings.limits,
         presence_scope=settings.presence_scope,
         max_sessions_per_uid=settings.max_sessions_per_uid,
+        login_policy=settings.login_policy,
+        mutes=_build_mutes(mailbox),
+        message_filter=message_filter,
+        pacing=build_pacing(settings),
     )
 
     def close() -> None:
-        for port in (signals, limiter, sessions, mailbox, auth):
+        for port in (signals, limiter, sessions, mailbox, auth, message_filter):
             _close(port)
 
     return Built(service, close, dev)

@@ -1,5 +1,5 @@
-"""The ``im-server`` command: ``serve``, ``migrate``, ``token``, ``check-config``,
-``chat`` and ``demo``.
+"""The ``im-server`` command: ``serve``, ``migrate``, ``purge``, ``token``,
+``check-config``, ``chat`` and ``demo``.
 
 Bad configuration ends the command with one line on stderr and exit status 2; a
 store that does not answer, or a port that cannot be bound, with one line and exit
@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo-ui", action="store_true", default=None,
                        help="also serve the browser demo page at /ui/ (IM_DEMO_UI)")
     commands.add_parser("migrate", help="upgrade the database named by IM_DATABASE_URL")
+    purge = commands.add_parser(
+        "purge", help="delete inbox rows older than IM_INBOX_RETENTION, history older than "
+                      "IM_HISTORY_RETENTION (if set) and lapsed mutes, in small batches")
+    purge.add_argument("--batch", type=int, default=1000,
+                       help="rows per batch, each its own short transaction (default 1000)")
     token = commands.add_parser(
         "token", help="print a game token for UID, signed with the configured or dev secret"
     )
@@ -102,7 +107,8 @@ def _serve(settings: Settings) -> int:
         built = build_service(settings)
         app = create_app(built.service, heartbeat_interval=settings.heartbeat_interval,
                          access_log=settings.access_log, demo_ui=demo_ui,
-                         trusted_proxies=settings.trusted_proxies)
+                         trusted_proxies=settings.trusted_proxies,
+                         server_api_keys=settings.server_api_keys)
         return Served(app, stop=built.service.signals.close, close=built.close)
 
     def listening(host: str, port: int) -> None:
@@ -149,8 +155,43 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _purge(settings: Settings, batch: int) -> int:
+    import time
+
+    from im_adapters.sql import create_engine_from_url, ensure_schema_current
+    from im_adapters.sql.mutes import SqlMuteStore
+    from im_adapters.sql.retention import purge
+    from im_core.errors import StorageUnavailable
+    from im_http.serving.bootstrap import driver_reason, redacted
+
+    url = settings.database_url
+    if url == "memory://":
+        raise ConfigurationError("IM_DATABASE_URL is memory://: there is nothing to purge")
+    if batch < 1:
+        raise ConfigurationError(f"--batch must be at least 1, not {batch}")
+    engine = create_engine_from_url(url, pool_size=1, timeout=max(settings.storage_timeout, 30))
+    now = int(time.time() * 1000)
+    history = settings.history_retention
+    try:
+        ensure_schema_current(engine)
+        done = purge(engine, now, round(settings.inbox_retention * 1000),
+                     None if history is None else round(history * 1000), batch)
+        mutes = SqlMuteStore(engine)
+        lapsed = 0
+        while (count := mutes.purge(now, batch)) > 0:
+            lapsed += count
+    except StorageUnavailable as error:
+        raise _MigrationFailed(
+            f"cannot purge {redacted(url)}: {driver_reason(error, url)}") from error
+    finally:
+        engine.dispose()
+    print(f"purged {redacted(url)}: {done.inbox_rows} inbox rows, {done.history_rows} "
+          f"history messages, {lapsed} lapsed mutes, in {done.batches} batches")
+    return 0
+
+
 class _MigrationFailed(Exception):
-    """``migrate`` could not reach or change the database; the message says why."""
+    """``migrate`` or ``purge`` could not reach or change the database; the message says why."""
 
 
 def _game_token(settings: Settings, uid: str, ttl: int | None) -> str:
@@ -249,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _chat(settings, args)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "purge":
+            return _purge(settings, args.batch)
         return _token(settings, args.uid, args.ttl)
     except (ConfigurationError, ValueError) as error:
         print(f"im-server: {_one_line(error)}", file=sys.stderr)

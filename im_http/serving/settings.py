@@ -10,10 +10,8 @@ raises ``ConfigurationError`` with one line saying which setting and why;
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,21 @@ import attrs
 
 from im_core.errors import ConfigurationError
 from im_core.limits import Limits, PresenceScope, RateLimit
+from im_core.ports import LOGIN_POLICIES, LoginPolicy
+from im_http.serving.env_values import (
+    IpNetwork,
+    Source,
+    api_keys,
+    choice,
+    duration,
+    integer,
+    networks,
+    number,
+    optional_number,
+    rate,
+    switch,
+    text,
+)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -69,6 +82,17 @@ _VARIABLES = {
     "access_log": "IM_ACCESS_LOG",
     "max_sessions_per_uid": "IM_MAX_SESSIONS_PER_UID",
     "game_token_max_age": "IM_GAME_TOKEN_MAX_AGE",
+    "server_api_keys": "IM_SERVER_API_KEYS",
+    "login_policy": "IM_LOGIN_POLICY",
+    "heartbeat_idle_interval": "IM_HEARTBEAT_IDLE_INTERVAL",
+    "heartbeat_active_window": "IM_HEARTBEAT_ACTIVE_WINDOW",
+    "moderation_words": "IM_MODERATION_WORDS",
+    "moderation_words_action": "IM_MODERATION_WORDS_ACTION",
+    "moderation_url": "IM_MODERATION_URL",
+    "moderation_timeout": "IM_MODERATION_TIMEOUT",
+    "moderation_fail": "IM_MODERATION_FAIL",
+    "inbox_retention": "IM_INBOX_RETENTION",
+    "history_retention": "IM_HISTORY_RETENTION",
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -80,8 +104,6 @@ def variable_of(field: str) -> str:
     return _VARIABLES[field]
 
 _DEFAULT_LIMITS = Limits()
-_RATE = re.compile(r"([0-9]{1,7})/([0-9]{1,6}(?:\.[0-9]{1,3})?)s?")
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
@@ -98,103 +120,6 @@ def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
         home = env.get("HOME") or str(Path.home())
         data = os.path.join(home, ".local", "share")
     return os.path.join(data, "im-server", "dev-secret")
-
-
-@attrs.frozen
-class _Source:
-    """The environment with the given flags in place of their variables."""
-
-    values: Mapping[str, str]
-    flags: Mapping[str, str]  # variable -> the flag that replaced it
-
-    def raw(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def label(self, name: str) -> str:
-        """How to name the value in an error: ``--port 70000`` or ``IM_PORT='70000'``."""
-        raw = self.values[name]
-        flag = self.flags.get(name)
-        return f"{flag} {raw}" if flag else f"{name}={raw!r}"
-
-
-def _number(source: _Source, name: str, default: float, *, low: float,
-            high: float) -> float:
-    raw = source.raw(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{source.label(name)} is not a number") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigurationError(f"{source.label(name)} must be between {low:g} and {high:g}")
-    return value
-
-
-def _integer(source: _Source, name: str, default: int, *, low: int, high: int) -> int:
-    value = _number(source, name, default, low=low, high=high)
-    if value != int(value):
-        raise ConfigurationError(f"{source.label(name)} must be a whole number")
-    return int(value)
-
-
-def _optional_number(source: _Source, name: str, *, low: float, high: float
-                     ) -> float | None:
-    if not source.raw(name):
-        return None
-    return _number(source, name, 0.0, low=low, high=high)
-
-
-def _choice(source: _Source, name: str, default: str, allowed: tuple[str, ...],
-            fold: Callable[[str], str] = str) -> str:
-    raw = fold(source.raw(name) or default)
-    if raw not in allowed:
-        raise ConfigurationError(f"{name}={raw!r} must be one of: {', '.join(allowed)}")
-    return raw
-
-
-def _rate(source: _Source, name: str, default: RateLimit | None) -> RateLimit | None:
-    """``COUNT/SECONDS`` (``20/10s``: 20 at once, then one per half second), or ``off``."""
-    raw = (source.raw(name) or "").strip()
-    if not raw:
-        return default
-    if raw.lower() == "off":
-        return None
-    match = _RATE.fullmatch(raw)
-    count = int(match[1]) if match else 0
-    window_ms = round(float(match[2]) * 1000) if match else 0
-    if count < 1 or window_ms < 1:
-        raise ConfigurationError(
-            f"{source.label(name)} must be COUNT/SECONDS, such as 20/10s, or off"
-        )
-    return RateLimit(count, window_ms)
-
-
-def _networks(source: _Source, name: str, default: str) -> tuple[IpNetwork, ...]:
-    raw = source.raw(name)
-    raw = default if raw is None else raw
-    try:
-        return tuple(ipaddress.ip_network(part.strip())
-                     for part in raw.split(",") if part.strip())
-    except ValueError as error:
-        raise ConfigurationError(
-            f"{source.label(name)} must be addresses or networks, comma-separated: {error}"
-        ) from None
-
-
-def _text(source: _Source, name: str) -> str | None:
-    return source.raw(name) or None
-
-
-def _switch(source: _Source, name: str, default: bool) -> bool:
-    raw = (source.raw(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{source.label(name)} must be 1 or 0 (on or off)")
 
 
 @attrs.frozen
@@ -241,6 +166,17 @@ class Settings:
         ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
     max_sessions_per_uid: int = 8
     game_token_max_age: float = 3600.0
+    server_api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    login_policy: LoginPolicy = "many"
+    heartbeat_idle_interval: float | None = None
+    heartbeat_active_window: float = 30.0
+    moderation_words: str | None = None
+    moderation_words_action: str = "mask"
+    moderation_url: str | None = None
+    moderation_timeout: float = 0.5
+    moderation_fail: str = "open"
+    inbox_retention: float = 30 * 86400.0
+    history_retention: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -262,62 +198,87 @@ class Settings:
             if value is not None:
                 values[_VARIABLES[field]] = str(value)
                 flags[_VARIABLES[field]] = "--" + field.replace("_", "-")
-        src = _Source(values, flags)
+        src = Source(values, flags)
         d = cls(dev_secret_file=default_dev_secret_file(env))
         settings = cls(
             host=src.raw("IM_HOST") or d.host,
-            port=_integer(src, "IM_PORT", d.port, low=0, high=65535),
-            workers=_integer(src, "IM_WORKERS", d.workers, low=1, high=64),
-            max_connections=_integer(src, "IM_MAX_CONNECTIONS", d.max_connections, low=1,
+            port=integer(src, "IM_PORT", d.port, low=0, high=65535),
+            workers=integer(src, "IM_WORKERS", d.workers, low=1, high=64),
+            max_connections=integer(src, "IM_MAX_CONNECTIONS", d.max_connections, low=1,
                                      high=1_000_000),
-            pool_size=_integer(src, "IM_POOL_SIZE", d.pool_size, low=1, high=256),
+            pool_size=integer(src, "IM_POOL_SIZE", d.pool_size, low=1, high=256),
             session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
             redis_namespace=src.raw("IM_REDIS_NAMESPACE") or d.redis_namespace,
             database_url=src.raw("IM_DATABASE_URL") or d.database_url,
-            session_ttl=_number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
-            heartbeat_interval=_number(
+            session_ttl=number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
+            heartbeat_interval=number(
                 src, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
             ),
-            max_wait=_optional_number(src, "IM_MAX_WAIT", low=0, high=86400),
-            storage_timeout=_number(
+            max_wait=optional_number(src, "IM_MAX_WAIT", low=0, high=86400),
+            storage_timeout=number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
             ),
-            sql_executor=_choice(
+            sql_executor=choice(
                 src, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
             ),
-            game_auth_jwt_secret=_text(src, "IM_GAME_AUTH_JWT_SECRET"),
-            game_auth_jwt_public_key=_text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
-            game_auth_jwt_issuer=_text(src, "IM_GAME_AUTH_JWT_ISSUER"),
-            game_auth_jwt_audience=_text(src, "IM_GAME_AUTH_JWT_AUDIENCE"),
-            game_auth_url=_text(src, "IM_GAME_AUTH_URL"),
-            game_auth_timeout=_number(
+            game_auth_jwt_secret=text(src, "IM_GAME_AUTH_JWT_SECRET"),
+            game_auth_jwt_public_key=text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
+            game_auth_jwt_issuer=text(src, "IM_GAME_AUTH_JWT_ISSUER"),
+            game_auth_jwt_audience=text(src, "IM_GAME_AUTH_JWT_AUDIENCE"),
+            game_auth_url=text(src, "IM_GAME_AUTH_URL"),
+            game_auth_timeout=number(
                 src, "IM_GAME_AUTH_TIMEOUT", d.game_auth_timeout, low=0.05, high=60
             ),
-            max_logins_in_flight=_integer(src, "IM_MAX_LOGINS_IN_FLIGHT",
+            max_logins_in_flight=integer(src, "IM_MAX_LOGINS_IN_FLIGHT",
                                           d.max_logins_in_flight, low=1, high=100_000),
             dev_secret_file=src.raw("IM_DEV_SECRET_FILE") or d.dev_secret_file,
-            demo_ui=_switch(src, "IM_DEMO_UI", d.demo_ui),
-            log_level=_choice(src, "IM_LOG_LEVEL", d.log_level, LOG_LEVELS,
+            demo_ui=switch(src, "IM_DEMO_UI", d.demo_ui),
+            log_level=choice(src, "IM_LOG_LEVEL", d.log_level, LOG_LEVELS,
                               fold=str.upper),
-            log_format=_choice(src, "IM_LOG_FORMAT", d.log_format, LOG_FORMATS,
+            log_format=choice(src, "IM_LOG_FORMAT", d.log_format, LOG_FORMATS,
                                fold=str.lower),
-            access_log=_switch(src, "IM_ACCESS_LOG", d.access_log),
-            rate_sends=_rate(src, "IM_RATE_SENDS", d.rate_sends),
-            rate_logins=_rate(src, "IM_RATE_LOGINS", d.rate_logins),
-            rate_logins_per_address=_rate(src, "IM_RATE_LOGINS_PER_ADDRESS",
+            access_log=switch(src, "IM_ACCESS_LOG", d.access_log),
+            rate_sends=rate(src, "IM_RATE_SENDS", d.rate_sends),
+            rate_logins=rate(src, "IM_RATE_LOGINS", d.rate_logins),
+            rate_logins_per_address=rate(src, "IM_RATE_LOGINS_PER_ADDRESS",
                                           d.rate_logins_per_address),
-            max_contacts=_integer(src, "IM_MAX_CONTACTS", d.max_contacts, low=1,
+            max_contacts=integer(src, "IM_MAX_CONTACTS", d.max_contacts, low=1,
                                   high=100_000),
-            max_blocks=_integer(src, "IM_MAX_BLOCKS", d.max_blocks, low=1, high=100_000),
-            presence_scope="contacts" if _choice(
+            max_blocks=integer(src, "IM_MAX_BLOCKS", d.max_blocks, low=1, high=100_000),
+            presence_scope="contacts" if choice(
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
-            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
-            max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
+            trusted_proxies=networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
+            max_sessions_per_uid=integer(src, "IM_MAX_SESSIONS_PER_UID",
                                           d.max_sessions_per_uid, low=1, high=1000),
-            game_token_max_age=_number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
-                                       low=1, high=30 * 86400),
+            game_token_max_age=number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
+                                      low=1, high=30 * 86400),
+            server_api_keys=api_keys(src, "IM_SERVER_API_KEYS"),
+            login_policy=_login_policy(choice(src, "IM_LOGIN_POLICY", d.login_policy,
+                                              LOGIN_POLICIES)),
+            heartbeat_idle_interval=optional_number(src, "IM_HEARTBEAT_IDLE_INTERVAL",
+                                                    low=0.1, high=43200),
+            heartbeat_active_window=number(src, "IM_HEARTBEAT_ACTIVE_WINDOW",
+                                           d.heartbeat_active_window, low=0, high=86400),
+            moderation_words=text(src, "IM_MODERATION_WORDS"),
+            moderation_words_action=choice(src, "IM_MODERATION_WORDS_ACTION",
+                                           d.moderation_words_action, ("mask", "reject")),
+            moderation_url=text(src, "IM_MODERATION_URL"),
+            moderation_timeout=number(src, "IM_MODERATION_TIMEOUT", d.moderation_timeout,
+                                      low=0.01, high=10),
+            moderation_fail=choice(src, "IM_MODERATION_FAIL", d.moderation_fail,
+                                   ("open", "closed")),
+            inbox_retention=duration(src, "IM_INBOX_RETENTION", d.inbox_retention,
+                                     low=60) or d.inbox_retention,
+            history_retention=duration(src, "IM_HISTORY_RETENTION", None, low=60),
         )
+        idle = settings.heartbeat_idle_interval
+        if idle is not None and not (settings.heartbeat_interval <= idle
+                                     <= settings.session_ttl / 2):
+            raise ConfigurationError(
+                "IM_HEARTBEAT_IDLE_INTERVAL must be from IM_HEARTBEAT_INTERVAL to half of "
+                "IM_SESSION_TTL, or an idle player's session could lapse between heartbeats"
+            )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(
                 "IM_HEARTBEAT_INTERVAL must be shorter than IM_SESSION_TTL, "
@@ -349,3 +310,10 @@ class Settings:
         if self.max_wait is None:
             return round(self.session_ttl * 1000) * 4 // 5
         return round(self.max_wait * 1000)
+
+
+def _login_policy(value: str) -> LoginPolicy:
+    for policy in LOGIN_POLICIES:
+        if policy == value:
+            return policy
+    raise AssertionError(value)  # pragma: no cover - choice() checked it

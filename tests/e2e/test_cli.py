@@ -12,11 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
 from bench.processes import free_port
 from tests.e2e.live import call
+
+PACE = {"next_heartbeat_ms": ANY}  # a heartbeat answer's pacing, whatever it is
 
 SERVER = [sys.executable, "-m", "im_http.serving.cli"]
 
@@ -67,6 +70,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
 def test_serve_on_the_defaults_answers_a_whole_conversation(
     served: tuple[int, Path, subprocess.Popen[str]],
 ) -> None:
+
     port, workdir, _ = served
     tokens = {}
     for uid in ("alice", "bob"):
@@ -81,7 +85,7 @@ def test_serve_on_the_defaults_answers_a_whole_conversation(
     status, pulled = call(port, "POST", "/v1/heartbeat", {}, tokens["bob"])
     assert pulled["messages"] == [sent]
     assert call(port, "POST", "/v1/heartbeat", {"ack": sent["msgid"]}, tokens["bob"])[1] == {
-        "messages": [], "more": False}
+        "messages": [], "more": False, **PACE}
     assert call(port, "GET", "/readyz")[0] == 200
     assert (workdir / "im.sqlite3").exists()
 
@@ -253,7 +257,7 @@ def test_sigterm_answers_a_held_long_poll_at_once_instead_of_cutting_it(
     stopped_at = time.monotonic()
     process.send_signal(signal.SIGTERM)
     held.join(timeout=10)
-    assert answers == [(200, {"messages": [], "more": False})]
+    assert answers == [(200, {"messages": [], "more": False, **PACE})]
     assert time.monotonic() - stopped_at < 3  # not the 8 s wait, nor a cut connection
     assert process.wait(timeout=15) == 0
 
