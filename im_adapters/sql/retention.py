@@ -5,9 +5,10 @@ A purge works in bounded batches, each its own short transaction: it reads up to
 (...)``). Nothing holds a lock longer than one batch, and the same statements run on
 PostgreSQL, MySQL/MariaDB and SQLite (MySQL refuses ``LIMIT`` inside ``IN``).
 
-"Older than" is by msgid: the newest message sent before the cutoff (found by the
-``sent_at`` index) is the bound, and every message with a msgid up to it goes. msgids
-follow commit order, so the bound is exact to within the clock skew between nodes.
+"Older than" is by ``sent_at``; the scan is bounded by msgid: the newest message sent
+before the cutoff (found by the ``sent_at`` index) bounds the range read, since msgids
+follow commit order, and each row in it is still checked against the cutoff, so a
+node's skewed clock never makes a newer message go.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ _IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
 
 _NEWEST_BEFORE = (sa.select(messages.c.msgid).where(messages.c.sent_at < _CUTOFF)
                   .order_by(messages.c.sent_at.desc()).limit(1))
-_OLD_INBOX = (sa.select(offline.c.msgid).where(offline.c.msgid <= _BOUND)
+_OLD_INBOX = (sa.select(offline.c.msgid).distinct()
+              .join(messages, messages.c.msgid == offline.c.msgid)
+              .where(offline.c.msgid <= _BOUND, messages.c.sent_at < _CUTOFF)
               .order_by(offline.c.msgid).limit(_BATCH))
-_OLD_HISTORY = (sa.select(messages.c.msgid).where(messages.c.msgid <= _BOUND)
+_OLD_HISTORY = (sa.select(messages.c.msgid)
+                .where(messages.c.msgid <= _BOUND, messages.c.sent_at < _CUTOFF)
                 .order_by(messages.c.msgid).limit(_BATCH))
 _DELETE_INBOX = sa.delete(offline).where(offline.c.msgid.in_(_IDS))
 _DELETE_HISTORY = sa.delete(messages).where(messages.c.msgid.in_(_IDS))
@@ -54,13 +58,13 @@ def _bound(runner: Runner, cutoff_ms: int) -> int | None:
     return int(found[0]) if found else None
 
 
-def _batches(runner: Runner, select: sa.Select[tuple[int]], bound: int, batch: int,
-             delete: Callable[[Unit, list[int]], int]) -> tuple[int, int]:
+def _batches(runner: Runner, select: sa.Select[tuple[int]], cutoff: int, bound: int,
+             batch: int, delete: Callable[[Unit, list[int]], int]) -> tuple[int, int]:
     deleted = batches = 0
+    params = {"bound": bound, "cutoff": cutoff, "batch": batch}
     while True:
         def one(unit: Unit) -> int:
-            ids = [int(i) for i in unit.column(select, {"bound": bound, "batch": batch},
-                                                "msgid")]
+            ids = [int(i) for i in unit.column(select, params, "msgid")]
             return delete(unit, ids) if ids else -1
 
         count = runner.run(one, WRITE_TRANSACTION)
@@ -92,12 +96,15 @@ def purge(engine: sa.Engine, now_ms: int, inbox_retention_ms: int,
         raise ValueError(f"batch must be at least 1, not {batch}")
     runner = Runner(engine, "sqlalchemy")
     inbox_rows = history_rows = batches = 0
-    bound = _bound(runner, now_ms - inbox_retention_ms)
+    cutoff = now_ms - inbox_retention_ms
+    bound = _bound(runner, cutoff)
     if bound is not None:
-        inbox_rows, batches = _batches(runner, _OLD_INBOX, bound, batch, _delete_inbox)
+        inbox_rows, batches = _batches(runner, _OLD_INBOX, cutoff, bound, batch, _delete_inbox)
     if history_retention_ms is not None:
-        bound = _bound(runner, now_ms - history_retention_ms)
+        cutoff = now_ms - history_retention_ms
+        bound = _bound(runner, cutoff)
         if bound is not None:
-            history_rows, more = _batches(runner, _OLD_HISTORY, bound, batch, _delete_history)
+            history_rows, more = _batches(runner, _OLD_HISTORY, cutoff, bound, batch,
+                                          _delete_history)
             batches += more
     return Purged(inbox_rows, history_rows, batches)
