@@ -22,16 +22,20 @@ from im_core import (
     InMemoryGameAuth,
     InMemoryInboxSignals,
     InMemoryMailbox,
+    InMemoryMuteStore,
     InMemorySessionStore,
     MailboxRepository,
     ManualClock,
     SessionStore,
 )
-from im_core.ports import InboxSignals
+from im_core.ports import InboxSignals, LoginPolicy, MessageFilter, MuteStore
 from im_http.api.app import create_app
 from im_http.api.openapi import openapi_document
 
 DOCUMENT = openapi_document()
+SERVER_KEYS = ("server-key-one-0123456789abcdef0123456789",
+               "server-key-two-0123456789abcdef0123456789")
+"""The server API keys every test app accepts (two: a rotation in progress)."""
 TEMPLATES = [
     (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
     for path in DOCUMENT["paths"]
@@ -48,6 +52,9 @@ def _template(path: str) -> str:
 def check_against_openapi(method: str, path: str, result: falcon.testing.Result) -> None:
     """Fail the test if ``result`` is not what the OpenAPI document promises."""
     template = _template(path)
+    if not template and path.startswith("/v1/server/") and result.status_code == 401:
+        assert result.json["code"] == "invalid_api_key"  # keys are checked before routing
+        return
     if not template:
         assert result.status_code == 404, f"{path} is served but not documented"
         assert result.json["code"] == "not_found"
@@ -112,6 +119,12 @@ class ApiClient:
         return self.post("/v1/messages", {"to": to, "body": body,
                                           "client_msg_id": client_msg_id}, token=token)
 
+    def server(self, method: str, path: str, json: Any = None, *, key: str = SERVER_KEYS[0]
+               ) -> falcon.testing.Result:
+        """A call to the server API (``/v1/server/...``) with an API key."""
+        kwargs: dict[str, Any] = {} if json is None else {"json": json}
+        return self.request(method, path, token=key, **kwargs)
+
     def heartbeat(self, token: str, ack: int | None = None, limit: int | None = None
                   ) -> falcon.testing.Result:
         body: dict[str, Any] = {"ack": ack}
@@ -140,17 +153,31 @@ class Stack:
         return build_stack(self.name, self.sessions, self.mailbox, ttl_ms=ttl_ms)
 
 
+def mute_store_of(mailbox: MailboxRepository) -> MuteStore:
+    """Mutes beside the mailbox, as im-server keeps them: in its database, if any."""
+    engine = getattr(mailbox, "engine", None)
+    if engine is None:
+        return InMemoryMuteStore()
+    from im_adapters.sql.mutes import SqlMuteStore
+
+    return SqlMuteStore(engine)
+
+
 def build_stack(name: str, sessions: SessionStore, mailbox: MailboxRepository,
-                ttl_ms: int = 10_000, signals: InboxSignals | None = None) -> Stack:
+                ttl_ms: int = 10_000, signals: InboxSignals | None = None,
+                login_policy: LoginPolicy = "many",
+                message_filter: MessageFilter | None = None) -> Stack:
     """The app over ``sessions`` and ``mailbox``, with a fake game login and clock.
 
     ``signals`` defaults to the in-process ones: one stack is one node.
     """
     auth = InMemoryGameAuth()
     clock = ManualClock()
+    extra: dict[str, Any] = {} if message_filter is None else {"message_filter": message_filter}
     service = ChatService(sessions, mailbox, auth, clock, session_ttl_ms=ttl_ms,
-                          signals=signals or InMemoryInboxSignals())
-    app = create_app(service, heartbeat_interval=2)
+                          signals=signals or InMemoryInboxSignals(),
+                          login_policy=login_policy, mutes=mute_store_of(mailbox), **extra)
+    app = create_app(service, heartbeat_interval=2, server_api_keys=SERVER_KEYS)
     api = ApiClient(falcon.testing.TestClient(app), auth)
     return Stack(name, api, sessions, mailbox, auth, clock, service)
 
