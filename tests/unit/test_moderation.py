@@ -40,7 +40,8 @@ def test_a_listed_word_is_masked_however_it_is_spelled(body: str, expected: str)
     assert masked(body) == expected
 
 
-@pytest.mark.parametrize("body", ["darnell is here", "checkout", "hello", "\uff48\uff45\uff4c\uff4c\uff4f", "🎮 gg"])
+@pytest.mark.parametrize("body", ["darnell is here", "checkout", "hello",
+                                  "\uff48\uff45\uff4c\uff4c\uff4f", "🎮 gg"])
 def test_words_that_only_contain_a_listed_word_are_left_alone(body: str) -> None:
     assert WORDS.check("alice", "bob", body) == ALLOW
 
