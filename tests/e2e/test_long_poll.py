@@ -141,3 +141,54 @@ def test_a_logout_on_one_node_ends_the_heartbeat_held_on_the_other_with_401(
     answer = held()
     assert answer.status_code == 401 and answer.json["code"] == "session_expired"
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_ending_sessions_on_one_node_ends_the_heartbeat_held_on_the_other_with_401(
+    two_nodes: tuple[Stack, Stack],
+) -> None:
+    a, b = two_nodes
+    bob = a.api.login("bob")
+    held = in_background(lambda: a.api.post("/v1/heartbeat", {"wait": 5}, token=bob))
+    wait_until_held(a)
+    started = time.monotonic()
+    assert b.api.server("DELETE", "/v1/server/players/bob/sessions").json == {"ended": 1}
+    answer = held()
+    assert (answer.status_code, answer.json["code"]) == (401, "session_ended")
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_single_login_on_one_node_ends_the_heartbeat_held_on_the_other_with_401(
+    two_nodes: tuple[Stack, Stack],
+) -> None:
+    a, b = two_nodes
+    single = build_stack("node-b-single", b.sessions, b.mailbox, signals=b.service.signals,
+                         login_policy="single")
+    bob = a.api.login("bob")
+    held = in_background(lambda: a.api.post("/v1/heartbeat", {"wait": 5}, token=bob))
+    wait_until_held(a)
+    started = time.monotonic()
+    single.api.login("bob", "pc")
+    answer = held()
+    assert (answer.status_code, answer.json["code"]) == (401, "session_replaced")
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_system_message_sent_on_one_node_wakes_the_heartbeat_held_on_the_other(
+    two_nodes: tuple[Stack, Stack],
+) -> None:
+    a, b = two_nodes
+    bob = a.api.login("bob")
+    held = in_background(lambda: a.api.post("/v1/heartbeat", {"wait": 5}, token=bob))
+    wait_until_held(a)
+    started = time.monotonic()
+    b.api.server("POST", "/v1/server/messages",
+                 {"to": ["bob"], "body": "raid in 5", "client_msg_id": "raid"})
+    answer = held()
+    assert [m["body"] for m in answer.json["messages"]] == ["raid in 5"]
+    assert time.monotonic() - started < 1
