@@ -170,3 +170,14 @@ def test_the_report_carries_the_long_poll_section() -> None:
     result = _result() | {"longpoll": _longpoll()}
     table = report([result], MEMORY, None, argparse.Namespace())
     assert "#### Long-poll (max_wait 8 s, sender 100 messages/s for 10 s per set-up)" in table
+
+
+def test_the_idle_population_simulation_counts_fewer_heartbeats_than_a_fixed_interval() -> None:
+    from bench.idle_heartbeats import simulate
+
+    idle = simulate(50, 0.0, 1, 10)
+    assert idle["fixed"] == 50 * 30
+    assert idle["adaptive"] == 50 * 12  # one every 5 s
+    chatting = simulate(50, 0.5, 1, 5)
+    assert idle["adaptive"] < chatting["adaptive"] < chatting["fixed"]
+    assert chatting["messages"] > 0 and chatting["worst_wait_ms"] <= 5_000
