@@ -35,6 +35,7 @@ from im_core.ports import (
     BAN_SCOPE,
     GLOBAL_SCOPE,
     Clock,
+    EventSink,
     MailboxRepository,
     MessageFilter,
     Mute,
@@ -112,6 +113,7 @@ class ServerOps:
     message_filter: MessageFilter
     pacing: HeartbeatPacing
     activity: Activity
+    events: EventSink
 
     def system_send(self, to: object, body: object,
                     client_msg_id: object) -> SystemSend:
@@ -147,6 +149,8 @@ class ServerOps:
             if not created and message.body != body:
                 raise ClientMsgIdReused(client_msg_id, message.msgid)
             self._ring(recipient)
+            if created:
+                self.events.message_sent(message)
             delivered.append(Delivery(recipient, message.msgid, created))
         return SystemSend(tuple(delivered), tuple(unknown))
 

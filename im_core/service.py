@@ -49,11 +49,13 @@ from im_core.ports import (
     MAX_SESSIONS_DEFAULT,
     AuthUnavailable,
     Clock,
+    EventSink,
     GameAuth,
     LoginPolicy,
     MailboxRepository,
     MessageFilter,
     MuteStore,
+    NoEvents,
     SessionStore,
     UnknownUser,
 )
@@ -136,6 +138,7 @@ class ChatService(ServerOps):
         mutes: where mutes and bans are kept.
         message_filter: judges every player's message body before it is stored.
         pacing: how soon each heartbeat answer asks for the next one.
+        events: told of every message stored, after its commit (the webhook).
     """
 
     sessions: SessionStore
@@ -162,6 +165,7 @@ class ChatService(ServerOps):
             self.session_ttl_ms, min(2_000, max(1, self.session_ttl_ms // 5))),
         takes_self=True))
     activity: Activity = attrs.field(factory=Activity)
+    events: EventSink = attrs.field(factory=NoEvents)
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _limiter_failures: int = attrs.field(default=0, init=False)
     _limiter_paused_until: int = attrs.field(default=0, init=False)
@@ -350,6 +354,8 @@ class ChatService(ServerOps):
         # empty behind it; also on a retry, so that a ring lost to an outage is redone.
         # A ring that fails delays the message by at most INBOX_HINT_TTL_MS.
         self._after_commit("ring the recipient", self.signals.ring, message.recipient)
+        if created:
+            self.events.message_sent(message)
         return message, created
 
     def history(

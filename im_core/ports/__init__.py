@@ -5,6 +5,7 @@ Each module holds one port, its contract (in the docstring) and its errors.
 
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
+from im_core.ports.events import EventSink, NoEvents
 from im_core.ports.limits import RateLimiter, RateLimiterUnavailable
 from im_core.ports.mailbox import (
     Blocked,
@@ -52,6 +53,7 @@ __all__ = [
     "AuthUnavailable",
     "Blocked",
     "Clock",
+    "EventSink",
     "GameAuth",
     "InboxHint",
     "InboxSignals",
@@ -65,6 +67,7 @@ __all__ = [
     "Mute",
     "MuteStore",
     "MuteStoreUnavailable",
+    "NoEvents",
     "RateLimiter",
     "RateLimiterUnavailable",
     "SessionEnded",

@@ -21,7 +21,7 @@ from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings, variable_of
 
 __all__ = ["BackendCheck", "check_backends", "effective_configuration", "masked_url"]
 
-_SECRETS = frozenset({"game_auth_jwt_secret", "server_api_keys"})
+_SECRETS = frozenset({"game_auth_jwt_secret", "server_api_keys", "webhook_secret"})
 _URLS = frozenset({"session_store_url", "database_url", "game_auth_url"})
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token"})
 

@@ -39,7 +39,7 @@ from im_core import (
 from im_core.errors import ConfigurationError, StorageUnavailable
 from im_core.moderation import AllowAll, FilterChain, WordListFilter
 from im_core.pacing import HeartbeatPacing
-from im_core.ports import InboxSignals, SignalsUnavailable
+from im_core.ports import EventSink, InboxSignals, NoEvents, SignalsUnavailable
 from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings
 
 __all__ = [
@@ -252,6 +252,18 @@ def build_message_filter(settings: Settings) -> MessageFilter:
     return filters[0] if len(filters) == 1 else FilterChain(tuple(filters))
 
 
+def build_events(settings: Settings) -> EventSink:
+    """The after-send webhook (``IM_WEBHOOK_URL``), started; none: events go nowhere."""
+    if not settings.webhook_url:
+        return NoEvents()
+    from im_adapters.webhook import WebhookEvents
+
+    events = WebhookEvents.from_url(settings.webhook_url, settings.webhook_secret or "",
+                                    timeout_s=settings.webhook_timeout)
+    events.start()
+    return events
+
+
 def build_pacing(settings: Settings) -> HeartbeatPacing:
     """``next_heartbeat_ms``: the heartbeat interval while active, the idle one else."""
     idle = settings.heartbeat_idle_interval
@@ -270,6 +282,7 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
     """
     auth, dev = build_game_auth(settings)
     message_filter = build_message_filter(settings)
+    events = build_events(settings)
     sessions = _build_sessions(settings)
     opened: list[object] = [sessions]
     try:
@@ -303,10 +316,11 @@ def build_service(settings: Settings, *, migrate: bool = False) -> Built:
         mutes=_build_mutes(mailbox),
         message_filter=message_filter,
         pacing=build_pacing(settings),
+        events=events,
     )
 
     def close() -> None:
-        for port in (signals, limiter, sessions, mailbox, auth, message_filter):
+        for port in (signals, limiter, sessions, mailbox, auth, message_filter, events):
             _close(port)
 
     return Built(service, close, dev)

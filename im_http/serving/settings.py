@@ -93,6 +93,9 @@ _VARIABLES = {
     "moderation_fail": "IM_MODERATION_FAIL",
     "inbox_retention": "IM_INBOX_RETENTION",
     "history_retention": "IM_HISTORY_RETENTION",
+    "webhook_url": "IM_WEBHOOK_URL",
+    "webhook_secret": "IM_WEBHOOK_SECRET",
+    "webhook_timeout": "IM_WEBHOOK_TIMEOUT",
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -177,6 +180,9 @@ class Settings:
     moderation_fail: str = "open"
     inbox_retention: float = 30 * 86400.0
     history_retention: float | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = attrs.field(default=None, repr=False)
+    webhook_timeout: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -271,7 +277,15 @@ class Settings:
             inbox_retention=duration(src, "IM_INBOX_RETENTION", d.inbox_retention,
                                      low=60) or d.inbox_retention,
             history_retention=duration(src, "IM_HISTORY_RETENTION", None, low=60),
+            webhook_url=text(src, "IM_WEBHOOK_URL"),
+            webhook_secret=text(src, "IM_WEBHOOK_SECRET"),
+            webhook_timeout=number(src, "IM_WEBHOOK_TIMEOUT", d.webhook_timeout, low=0.05,
+                                   high=60),
         )
+        if settings.webhook_url and len(settings.webhook_secret or "") < 32:
+            raise ConfigurationError(
+                "IM_WEBHOOK_URL needs IM_WEBHOOK_SECRET, at least 32 characters: the "
+                "receiver checks each request's HMAC signature with it")
         idle = settings.heartbeat_idle_interval
         if idle is not None and not (settings.heartbeat_interval <= idle
                                      <= settings.session_ttl / 2):

@@ -82,3 +82,13 @@ def test_moderation_settings_build_the_filter_they_name(tmp_path: object) -> Non
     assert strict.check("a", "b", "darn").action == "reject"
     with pytest.raises(ConfigurationError, match="IM_MODERATION_FAIL"):
         Settings.from_env({"IM_MODERATION_FAIL": "maybe"})
+
+
+def test_the_webhook_needs_a_long_secret_which_stays_masked() -> None:
+    with pytest.raises(ConfigurationError, match="IM_WEBHOOK_SECRET"):
+        Settings.from_env({"IM_WEBHOOK_URL": "http://game/events"})
+    settings = Settings.from_env({"IM_WEBHOOK_URL": "http://game/events",
+                                  "IM_WEBHOOK_SECRET": KEY_B})
+    assert KEY_B not in repr(settings)
+    shown = dict((v, s) for v, s, _ in effective_configuration(settings, {}))
+    assert shown["IM_WEBHOOK_SECRET"] == "*** (set)"
