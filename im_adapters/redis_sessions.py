@@ -11,8 +11,8 @@ For a namespace ``ns`` and a user ``uid``:
   ``exp``, so that "is this user online?" never scans keys. It holds at most
   ``max_sessions`` members: a login beyond them replaces the sessions whose last
   call is oldest (lowest ``exp``), in the same script.
-- ``ns:{uid}:r:<digest>``: a replaced session, remembered for ``ttl_ms`` so that
-  ``touch`` can tell "replaced" from "expired".
+- ``ns:{uid}:r:<digest>``: a replaced (``1``) or ended (``2``) session, remembered
+  for ``ttl_ms`` so that ``touch`` can tell "replaced" and "ended" from "expired".
 
 ``<digest>`` is ``SessionToken.digest``, the SHA-256 of the token's secret: the
 secret itself never reaches Redis (not in a key, a value or a command), so a dump,
