@@ -99,3 +99,17 @@ def test_the_served_log_never_holds_a_key(server: LocalServer) -> None:
     assert "GET /v1/server/players/{uid}/mutes 200" in log  # the access log saw both calls
     assert "GET - 401" in log
     assert KEY not in log and WRONG not in log
+
+
+def test_the_sdk_loop_follows_the_servers_pacing_when_heartbeats_are_not_held() -> None:
+    with LocalServer(env={"IM_MAX_WAIT": "0"}) as polling:
+        erin = player(polling, "sdk-erin")
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: list(erin.messages(stop=stop)))
+        thread.start()
+        time.sleep(7.0)  # idle: paced at 5 s, so 2 heartbeats (at 0 s and 5 s), not 4
+        stop.set()
+        thread.join(10)
+        erin.close()
+        beats = polling.log.count("POST /v1/heartbeat 200")
+    assert beats == 2, beats
