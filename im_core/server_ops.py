@@ -206,14 +206,14 @@ class ServerOps:
         if mute is not None:
             raise Muted(mute.scope, mute.until, mute.reason)
 
-    def muted_retry(self, uid: str, client_msg_id: str | None) -> Message | None:
-        """``check_not_muted``, except for a retry: a message stored before the mute
-        (found by its ``client_msg_id``) is answered, never refused."""
+    def muted_retry(self, uid: str, to: str, client_msg_id: str | None) -> Message | None:
+        """``check_not_muted``, except for a retry: a message to ``to`` stored before the
+        mute (found by its ``client_msg_id``) is answered, never refused."""
         try:
             self.check_not_muted(uid)
         except Muted:
             earlier = self.mailbox.sent(uid, client_msg_id) if client_msg_id else None
-            if earlier is None:
+            if earlier is None or earlier.recipient != to:
                 raise
             return earlier
         return None

@@ -339,7 +339,7 @@ class ChatService(ServerOps):
         body = check_body(body)
         client_msg_id = check_client_msg_id(client_msg_id)
         self._limit("sends", f"send:{session.uid}", self.limits.sends)
-        earlier = self.muted_retry(session.uid, client_msg_id)
+        earlier = self.muted_retry(session.uid, to, client_msg_id)
         if earlier is not None:
             return earlier, False
         body = self.moderate(session.uid, to, body)

@@ -186,6 +186,7 @@ def test_a_retry_of_a_message_stored_before_the_mute_still_answers_it(stack: Sta
     retry = api.send(alice, "bob", "gg", "c-1")
     assert (retry.status_code, retry.json) == (200, first.json)
     assert api.send(alice, "bob", "gg again", "c-2").status_code == 403
+    assert api.send(alice, "carol", "gg", "c-1").status_code == 403  # not a retry: refused
 
 
 def test_a_mute_in_a_group_does_not_silence_direct_messages(stack: Stack) -> None:
