@@ -43,8 +43,6 @@ same as above: a connection error is tried once more, a timeout is not.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -57,6 +55,7 @@ from redis.retry import Retry
 from im_adapters import ConfigurationError
 from im_adapters.redis_cluster import CLUSTER_SCHEME, check_namespace, cluster_from_url
 from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
+from im_adapters.redis_connections import Connections
 from im_adapters.redis_session_scripts import LOAD_SCRIPTS, SCRIPT_TEXTS, SCRIPTS
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import (
@@ -88,70 +87,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _Connections:
-    """A bounded stack of redis-py connections shared by every thread.
-
-    Any number of threads may use the store: a thread takes a connection for one
-    round trip and gives it back, so the pool's size bounds the sockets, not the
-    threads. Taking is a ``list.pop`` (atomic under the GIL) while one is idle, which
-    is nearly always; the lock is only for making a connection or waiting for one,
-    and a wait longer than ``wait_s`` fails as an outage instead of hanging.
-    Connections are never dropped, only disconnected: redis-py reconnects them on
-    their next command.
-    """
-
-    def __init__(self, make: Callable[[], Any], limit: int, wait_s: float | None) -> None:
-        if limit < 1:
-            raise ConfigurationError(f"the Redis pool needs at least 1 connection, not {limit}")
-        self._make = make
-        self._limit = limit
-        self._wait_s = wait_s
-        self._idle: list[Any] = []
-        self._made: list[Any] = []
-        self._changed = threading.Condition(threading.Lock())
-        self._waiting = 0
-
-    def take(self) -> Any:
-        try:
-            return self._idle.pop()
-        except IndexError:
-            return self._take_slowly()
-
-    def give_back(self, connection: Any) -> None:
-        self._idle.append(connection)
-        # A waiter counts itself (under the lock) before it looks at _idle, so either
-        # it sees this connection or this sees it waiting.
-        if self._waiting:
-            with self._changed:
-                self._changed.notify()
-
-    def disconnect_all(self) -> None:
-        with self._changed:
-            for connection in self._made:
-                connection.disconnect()
-
-    def _take_slowly(self) -> Any:
-        deadline = None if self._wait_s is None else time.monotonic() + self._wait_s
-        with self._changed:
-            self._waiting += 1
-            try:
-                while True:
-                    with contextlib.suppress(IndexError):
-                        return self._idle.pop()
-                    if len(self._made) < self._limit:
-                        connection = self._make()
-                        self._made.append(connection)
-                        return connection
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        raise redis.ConnectionError(
-                            f"all {self._limit} Redis connections stayed busy"
-                        )
-                    self._changed.wait(left)
-            finally:
-                self._waiting -= 1
-
-
 class RedisSessionStore:
     """Sessions as Redis keys with a TTL, so any server can check any token.
 
@@ -169,12 +104,12 @@ class RedisSessionStore:
         self._client = client
         self._ns = check_namespace(namespace)
         self._cluster: Any = None
-        self._connections: _Connections | None = None
+        self._connections: Connections | None = None
         if isinstance(client, redis.cluster.RedisCluster):
             self._cluster = client
         else:
             pool = client.connection_pool
-            self._connections = _Connections(pool.make_connection, pool.max_connections,
+            self._connections = Connections(pool.make_connection, pool.max_connections,
                                              pool.connection_kwargs.get("socket_timeout"))
 
     @classmethod
