@@ -43,6 +43,12 @@ class HeartbeatPacing:
                 f"idle_ms must be from {active_ms} to half the session TTL, not {idle}")
         return cls(active_ms, idle, active_window_ms)
 
+    @classmethod
+    def default_for(cls, session_ttl_ms: int) -> HeartbeatPacing:
+        """2 s (a fifth of a shorter TTL) while active, half the TTL when idle."""
+        active = max(1, min(2_000, session_ttl_ms // 5))
+        return cls(active, max(active, session_ttl_ms // 2))
+
     def next_ms(self, active: bool) -> int:
         return self.active_ms if active else self.idle_ms
 

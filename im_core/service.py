@@ -161,9 +161,7 @@ class ChatService(ServerOps):
     mutes: MuteStore = attrs.field(factory=InMemoryMuteStore)
     message_filter: MessageFilter = attrs.field(factory=AllowAll)
     pacing: HeartbeatPacing = attrs.field(default=attrs.Factory(
-        lambda self: HeartbeatPacing.for_ttl(
-            self.session_ttl_ms, min(2_000, max(1, self.session_ttl_ms // 5))),
-        takes_self=True))
+        lambda self: HeartbeatPacing.default_for(self.session_ttl_ms), takes_self=True))
     activity: Activity = attrs.field(factory=Activity)
     events: EventSink = attrs.field(factory=NoEvents)
     _after_commit_failures: int = attrs.field(default=0, init=False)
