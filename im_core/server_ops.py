@@ -238,8 +238,14 @@ class ServerOps:
             raise ContentRejected(verdict.reason or "the message was refused by moderation")
         return check_body(verdict.body)
 
-    def next_heartbeat_ms(self, uid: str) -> int:
-        """How soon ``uid``'s client should heartbeat again (``HeartbeatPacing``)."""
+    def next_heartbeat_ms(self, uid: str, *, held: bool = False, more: bool = False) -> int:
+        """How soon ``uid``'s client should heartbeat again (``HeartbeatPacing``).
+
+        0 (at once) after a held heartbeat (a long-poll is re-issued as soon as it
+        answers, or real time is lost) and when more messages are waiting.
+        """
+        if held or more:
+            return 0
         now = self.clock.now_ms()
         return self.pacing.next_ms(self.activity.active(uid, now, self.pacing.active_window_ms))
 

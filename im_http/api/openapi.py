@@ -189,7 +189,7 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["messages", "more", "next_heartbeat_ms"],
                     "properties": {"messages": _ref("Messages"), "more": {"type": "boolean"},
-                                   "next_heartbeat_ms": {"type": "integer", "minimum": 1}},
+                                   "next_heartbeat_ms": {"type": "integer", "minimum": 0}},
                 }, "The inbox, oldest first."),
                 **_errors(*_AUTHED, 413, 415),
             },

@@ -87,8 +87,11 @@ class Heartbeat:
         given = {"limit": body["limit"]} if "limit" in body else {}
         inbox = self.api.service.heartbeat(session, body.get("ack"), wait=body.get("wait"),
                                            **given)
+        wait = body.get("wait")
+        held = self.api.service.max_wait_ms > 0 and isinstance(wait, int | float) and wait > 0
+        pace = self.api.service.next_heartbeat_ms(session.uid, held=held, more=inbox.more)
         resp.media = {"messages": [message_json(m) for m in inbox.messages], "more": inbox.more,
-                      "next_heartbeat_ms": self.api.service.next_heartbeat_ms(session.uid)}
+                      "next_heartbeat_ms": pace}
 
 
 @attrs.frozen

@@ -211,7 +211,7 @@ class LoginInfo:
 class Inbox:
     """A heartbeat's new messages, oldest first; ``more``: heartbeat again at once;
     ``next_heartbeat``: the seconds the server asks to wait before the next heartbeat
-    (``None`` from a server that does not say)."""
+    (0: at once; ``None`` from a server that does not say)."""
 
     messages: list[Message]
     more: bool
@@ -399,7 +399,8 @@ class Client:
             if not inbox.messages and not inbox.more:
                 # A server that does not hold heartbeats answers at once: pace the
                 # loop at the heartbeat interval instead of spinning.
-                pace = inbox.next_heartbeat or self.session.heartbeat_interval
+                pace = (self.session.heartbeat_interval if inbox.next_heartbeat is None
+                        else inbox.next_heartbeat)
                 early = pace - (time.monotonic() - started)
                 if early > 0:
                     stop.wait(early)
@@ -420,7 +421,7 @@ class Client:
             fresh = [m for m in fresh if m.msgid > seen]
         pace = answer.get("next_heartbeat_ms")
         return Inbox(fresh, bool(answer["more"]),
-                     pace / 1000 if isinstance(pace, int | float) and pace > 0 else None)
+                     pace / 1000 if isinstance(pace, int | float) and pace >= 0 else None)
 
     def history_pages(self, peer: str, *, before: int | None = None,
                       after: int | None = None, page_size: int = 50) -> Iterator[HistoryPage]:

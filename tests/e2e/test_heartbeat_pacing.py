@@ -28,3 +28,15 @@ def test_the_pacing_never_asks_for_a_gap_the_session_would_not_survive(
     short = memory_stack.with_session_ttl(3_000)
     bob = short.api.login("bob")
     assert short.api.heartbeat(bob).json["next_heartbeat_ms"] <= 1_500
+
+
+def test_a_held_long_poll_and_a_page_with_more_waiting_ask_for_the_next_call_at_once(
+    memory_stack: Stack,
+) -> None:
+    api = memory_stack.api
+    alice, bob = api.login("alice"), api.login("bob")
+    for n in range(3):
+        api.send(alice, "bob", f"m{n}")
+    assert api.heartbeat(bob, limit=2).json["next_heartbeat_ms"] == 0  # more: at once
+    held = api.post("/v1/heartbeat", {"wait": 0.01}, token=bob).json
+    assert held["next_heartbeat_ms"] == 0  # a long-poll is re-issued as soon as it answers

@@ -89,8 +89,13 @@ test("the loop heartbeats when next_heartbeat_ms says, else at the heartbeat int
   const bob = new Client(proxy.url, { credentials: () => server.gameToken("rl-gina") });
   await bob.login("rl-gina");
   let told: number | null = 250;
-  proxy.rewriteAnswer = (path, body) => (path === "/v1/heartbeat" && told !== null
-    ? { ...body, next_heartbeat_ms: told } : body);
+  proxy.rewriteAnswer = (path, body) => {
+    if (path !== "/v1/heartbeat") return body;
+    if (told !== null) return { ...body, next_heartbeat_ms: told };
+    const older = { ...body };  // then a server that does not say: the interval applies
+    delete older["next_heartbeat_ms"];
+    return older;
+  };
   const abort = new AbortController();
   const count = proxy.requests("/v1/heartbeat").length;
   const done = (async () => {
