@@ -88,10 +88,12 @@ def _waiting(signals: object) -> int:
 class Metrics:
     """This process's metrics and how to scrape them (all processes, when several)."""
 
-    def __init__(self, *, signals: object = None, session_ttl_s: float = 10.0) -> None:
+    def __init__(self, *, signals: object = None, session_ttl_s: float = 10.0,
+                 events: object = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self._signals = signals
+        self._events = events
         self._multiprocess_dir = os.environ.get(MULTIPROC_VARIABLE) or None
         self._sessions = _ActiveSessions(session_ttl_s)
         self.registry = CollectorRegistry()
@@ -107,6 +109,11 @@ class Metrics:
         self.delivered = Counter("im_messages_delivered",
                                  "Messages returned by heartbeats (pulls)", registry=r)
         self.logins = Counter("im_logins", "Successful logins", registry=r)
+        self.system_sent = Counter("im_system_messages_sent",
+                                   "Copies of system messages stored (server API)", registry=r)
+        self.webhook_dropped = Gauge(
+            "im_webhook_events_dropped", "Webhook events dropped since start, per process",
+            registry=r, multiprocess_mode="livesum")
         self.sessions_active = Gauge(
             "im_sessions_active", "Distinct sessions that called within the TTL, per process",
             registry=r, multiprocess_mode="livesum")
@@ -136,6 +143,8 @@ class Metrics:
             self.sent.inc()
         elif route == "/v1/login":
             self.logins.inc()
+        elif route == "/v1/server/messages" and isinstance(media, dict):
+            self.system_sent.inc(sum(1 for d in media.get("delivered") or () if d.get("created")))
         if session_key is not None:
             if route == "/v1/logout":
                 self._sessions.forget(session_key)
@@ -145,6 +154,7 @@ class Metrics:
     def refresh(self) -> None:
         """Sample the gauges that are read rather than counted."""
         self.long_polls.set(_waiting(self._signals))
+        self.webhook_dropped.set(int(getattr(self._events, "dropped", 0)))
         self.sessions_active.set(self._sessions.count(time.monotonic()))
 
     def _refresh_forever(self) -> None:

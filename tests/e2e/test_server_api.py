@@ -263,3 +263,14 @@ def test_a_held_long_poll_of_an_ended_session_answers_401_at_once(memory_stack: 
     thread.join(5)
     assert time.monotonic() - started < 2
     assert (answers[0].status_code, answers[0].json["code"]) == (401, "session_ended")
+
+
+def test_system_message_copies_are_counted_once_in_the_metrics(memory_stack: Stack) -> None:
+    api = memory_stack.api
+    api.login("alice"), api.login("bob")
+    body = {"to": ["alice", "bob"], "body": "patch notes", "client_msg_id": "p-1"}
+    api.server("POST", "/v1/server/messages", body)
+    api.server("POST", "/v1/server/messages", body)  # a retry: nothing new
+    scrape = api.get("/metrics").text
+    assert "im_system_messages_sent_total 2.0" in scrape
+    assert "im_webhook_events_dropped 0.0" in scrape
