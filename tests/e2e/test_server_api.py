@@ -267,7 +267,8 @@ def test_a_held_long_poll_of_an_ended_session_answers_401_at_once(memory_stack: 
 
 def test_system_message_copies_are_counted_once_in_the_metrics(memory_stack: Stack) -> None:
     api = memory_stack.api
-    api.login("alice"), api.login("bob")
+    for uid in ("alice", "bob"):
+        api.login(uid)
     body = {"to": ["alice", "bob"], "body": "patch notes", "client_msg_id": "p-1"}
     api.server("POST", "/v1/server/messages", body)
     api.server("POST", "/v1/server/messages", body)  # a retry: nothing new
