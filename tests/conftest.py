@@ -8,7 +8,9 @@ each other's data. An unreachable service skips its tests with the reason, unles
 ``IM_REQUIRE_SERVICES=1`` (set by ``.ci/run``): then it fails them.
 
 A Redis Cluster is not a service of the machine: the run starts its own, three
-masters of ``redis-server`` on free loopback ports (``redis_cluster_url``).
+masters of ``redis-server`` on free loopback ports (``redis_cluster_url``). So is a
+Galera cluster (``galera``, three ``mariadbd``; ``tests/galera.py``), started only by
+the tests that ask for it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from im_adapters.sql.admin import create_database, drop_database
 
 if TYPE_CHECKING:
     from im_adapters.sql import SqlMailbox
+    from tests.galera import GaleraCluster
 
 REDIS_URL = os.environ.get("IM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -244,6 +247,29 @@ def redis_cluster_namespace(redis_cluster: RedisCluster) -> Iterator[str]:
             pass  # a node a test stopped on purpose has nothing left to clean
         finally:
             client.close()
+
+
+@pytest.fixture(scope="session")
+def galera() -> Iterator[GaleraCluster]:
+    """A 3-node MariaDB Galera cluster of this run's own, stopped at the end of the run."""
+    import tempfile
+
+    from tests.galera import GaleraCluster
+
+    # Not under tmp_path: the nodes run as ``mysql`` when the run is root's, and
+    # pytest's base directory is private to its owner.
+    directory = Path(tempfile.mkdtemp(prefix="im-galera-"))
+    cluster = GaleraCluster(directory)
+    try:
+        cluster.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        cluster.stop()
+        unreachable("a private Galera cluster", error)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _scratch_database(server_url: str, service: str) -> Iterator[str]:

@@ -13,6 +13,14 @@ and AUTO_INCREMENT let 101 commit, and be pulled and acked, before 100 commits;
 other. The same lock makes blocking atomic with sending: the send reads ``blocks``
 after taking it, so a send that starts after a block has committed is refused.
 
+On MariaDB Galera a row lock holds only on its own node, so the portable send also
+writes the recipient's row (``statements.NOTE_SENT``). Two sends to one recipient
+through two nodes then write one row: the one certified second is aborted (a deadlock
+error, possibly at COMMIT; or its lock is broken by the first one's replication) and
+run again, and its rerun takes the lock after the first was applied there, so it gets
+a higher msgid. Each node commits write sets in the group's order, so id order is
+commit order again on every node. ``executor.Runner`` reruns such aborts.
+
 The statements are built once, at import time; an instance holds only its engine.
 """
 
@@ -183,6 +191,7 @@ class SqlMailbox:
             assert inserted is not None
             msgid: int = inserted[0]
             unit.execute(sql.INSERT_OFFLINE, {"recipient": recipient, "msgid": msgid})
+            unit.execute(sql.NOTE_SENT, {"recipient": recipient, "msgid": msgid})
             return Message(msgid, sender, recipient, body, sent_at, client_msg_id), True
 
         work, policy = (
