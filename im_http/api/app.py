@@ -88,7 +88,7 @@ def create_app(
     """
     api = Api(service, heartbeat_interval, tuple(trusted_proxies))
     if metrics is None:
-        metrics = Metrics(signals=service.signals,
+        metrics = Metrics(signals=service.signals, mailbox=service.mailbox,
                           session_ttl_s=service.session_ttl_ms / 1000)
     # The observer first: its X-Request-Id is then on every answer, errors included.
     app = falcon.App(media_type=falcon.MEDIA_JSON,

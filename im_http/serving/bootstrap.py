@@ -16,7 +16,7 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -36,6 +36,9 @@ from im_core import (
 from im_core.errors import ConfigurationError, StorageUnavailable
 from im_core.ports import InboxSignals, SignalsUnavailable
 from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings
+
+if TYPE_CHECKING:
+    from im_adapters.sql.replica import WriteMarks
 
 __all__ = [
     "Built",
@@ -199,6 +202,21 @@ def _build_limiter(settings: Settings) -> RateLimiter:
                                      max_connections=_redis_connections(settings))
 
 
+def _build_write_marks(settings: Settings) -> WriteMarks | None:
+    """With a read replica, each player's last write position, where the sessions are
+    (every node must see them: a player's next call may land on another node)."""
+    if settings.database_read_url is None:
+        return None
+    from im_adapters.sql.replica import InMemoryWriteMarks, RedisWriteMarks
+
+    if settings.session_store_url == "memory://":
+        return InMemoryWriteMarks()
+    return RedisWriteMarks.from_url(settings.session_store_url,
+                                    namespace=settings.redis_namespace,
+                                    timeout=min(settings.storage_timeout, 0.5),
+                                    max_connections=_redis_connections(settings))
+
+
 def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     url = settings.database_url
     if url == "memory://":
@@ -208,7 +226,9 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     mailbox = SqlMailbox.from_url(url, pool_size=settings.pool_size,
                                   timeout=settings.storage_timeout,
                                   executor="sqlalchemy" if settings.sql_executor == "sqlalchemy"
-                                  else "direct")
+                                  else "direct",
+                                  read_url=settings.database_read_url,
+                                  marks=_build_write_marks(settings))
     # The embedded default is a file only this server uses: it may migrate itself.
     # A shared database is migrated on purpose, with `im-server migrate`.
     if migrate or url == DEFAULT_DATABASE_URL:

@@ -43,6 +43,7 @@ _VARIABLES = {
     "session_store_url": "IM_SESSION_STORE_URL",
     "redis_namespace": "IM_REDIS_NAMESPACE",
     "database_url": "IM_DATABASE_URL",
+    "database_read_url": "IM_DATABASE_READ_URL",
     "session_ttl": "IM_SESSION_TTL",
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
@@ -214,6 +215,7 @@ class Settings:
     session_store_url: str = "memory://"
     redis_namespace: str = "im"
     database_url: str = DEFAULT_DATABASE_URL
+    database_read_url: str | None = None
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
     max_wait: float | None = None
@@ -274,6 +276,7 @@ class Settings:
             session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
             redis_namespace=src.raw("IM_REDIS_NAMESPACE") or d.redis_namespace,
             database_url=src.raw("IM_DATABASE_URL") or d.database_url,
+            database_read_url=_text(src, "IM_DATABASE_READ_URL"),
             session_ttl=_number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
             heartbeat_interval=_number(
                 src, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
@@ -328,6 +331,13 @@ class Settings:
             raise ConfigurationError(
                 "--workers above 1 needs shared stores: memory:// keeps sessions and "
                 "messages inside one process (use redis:// and a database URL)"
+            )
+        if settings.database_read_url is not None and not (
+                settings.database_url.startswith("postgresql")
+                and settings.database_read_url.startswith("postgresql")):
+            raise ConfigurationError(
+                "IM_DATABASE_READ_URL names a PostgreSQL streaming replica, and needs "
+                "IM_DATABASE_URL to be its PostgreSQL primary"
             )
         if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
             raise ConfigurationError(
