@@ -216,6 +216,36 @@ class Load:
             expected = self._expected()
             return all(expected[uid] <= set(self.received[uid]) for uid in self.recipients)
 
+    def ring_latencies(self, uids: Sequence[str], wait_s: float = 6.0) -> dict[str, float]:
+        """For each uid: seconds from a send to it (on one node) until its long-poll,
+        held on another node, answered with it. Well under ``wait_s``: the ring came."""
+        latencies: dict[str, float] = {}
+        for i, uid in enumerate(uids):
+            sender = self.senders[i % len(self.senders)]
+            for who in (uid, sender):
+                self._tokens[who] = self._login(who, i)
+            got: list[float] = []
+
+            def wait(who: str = uid, got: list[float] = got) -> None:
+                status, answer, _ = call(self.nodes[0].port, "POST", "/v1/heartbeat",
+                                         {"wait": wait_s}, self._tokens[who],
+                                         timeout=wait_s + 5)
+                if status == 200 and answer["messages"]:
+                    got.append(time.monotonic())
+
+            # Empty the inbox first, so that the held heartbeat waits.
+            call(self.nodes[0].port, "POST", "/v1/heartbeat", {"ack": 2**53}, self._tokens[uid])
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            time.sleep(0.3)
+            sent_at = time.monotonic()
+            status, answer, _ = call(self.nodes[1].port, "POST", "/v1/messages",
+                                     {"to": uid, "body": "ring?"}, self._tokens[sender])
+            assert status == 201, answer
+            waiter.join(timeout=wait_s + 10)
+            latencies[uid] = (got[0] - sent_at) if got else float("inf")
+        return latencies
+
     # -- the audit --------------------------------------------------------------------
 
     def audit(self, database_url: str) -> None:

@@ -1,0 +1,62 @@
+"""A Redis Cluster master killed (kill -9) under a send load; its replica takes over.
+
+Three masters with a replica each, ``cluster-node-timeout`` 1 s. Two real ``im-server``
+nodes keep their sessions, rings and limits on the cluster and their messages in
+PostgreSQL. When a master dies, the calls whose keys live on its shard answer 503
+until its replica is promoted (the cluster's own failover, no operator), then work
+again with no node restarted: the clients learn the new slot map. Replication is
+asynchronous, so a session written just before the kill may be gone: that player
+gets 401 and logs in again (docs/deployment.md). Messages live in the database, so
+none is lost; long-polls are woken again once the ring subscription has moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RedisCluster, start_redis_cluster
+from tests.e2e.fault_kit import clean_env, migrate, nodes
+from tests.e2e.load_and_kill import Load
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """A cluster of three masters and three replicas of this test's own."""
+    directory = tmp_path / "cluster"
+    directory.mkdir()
+    cluster = start_redis_cluster(directory, replicas=1, node_timeout_ms=1000)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.postgres
+def test_a_redis_cluster_master_killed_under_load_fails_over_and_loses_no_message(
+    tmp_path: Path, replicated_cluster: RedisCluster, postgres_url: str,
+) -> None:
+    migrate(postgres_url, tmp_path)
+    env = clean_env({"IM_DATABASE_URL": postgres_url,
+                     "IM_SESSION_STORE_URL": replicated_cluster.url,
+                     "IM_STORAGE_TIMEOUT": "1"}, tmp_path)
+    masters = replicated_cluster.masters()
+    victim = replicated_cluster.ports.index(masters[-1])  # not the node the URL names
+    with nodes(2, env, tmp_path) as servers:
+        load = Load(servers, [f"s{i}" for i in range(6)], [f"r{i}" for i in range(6)], 30,
+                    sessions_may_be_lost=True)
+        outcome = load.run(fault=lambda: replicated_cluster.kill(victim))
+        load.audit(postgres_url)
+        replicated_cluster.wait_ok()
+        promoted = replicated_cluster.masters()
+        # Rings again, on every shard's channels: a held long-poll answers at once.
+        rings = load.ring_latencies([f"w{i}" for i in range(12)])
+    print(outcome.report("redis cluster failover")
+          + f"; masters {masters} -> {promoted}; rings after it: slowest "
+          f"{max(rings.values()) * 1000:.0f} ms of {len(rings)}")
+    assert max(rings.values()) < 2.0, rings
+    assert masters[-1] not in promoted and len(promoted) == RedisCluster.MASTERS
+    assert outcome.statuses[503] > 0, "the kill cost no 503: the test proved nothing"
+    assert outcome.unavailable_window_s() < 30
