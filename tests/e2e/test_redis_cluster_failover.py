@@ -12,11 +12,14 @@ none is lost; long-polls are woken again once the ring subscription has moved.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis.crc import key_slot
 
+from im_adapters.redis_signals import CHANNELS
 from tests.conftest import RedisCluster, start_redis_cluster
 from tests.e2e.fault_kit import clean_env, migrate, nodes
 from tests.e2e.load_and_kill import Load
@@ -44,6 +47,11 @@ def test_a_redis_cluster_master_killed_under_load_fails_over_and_loses_no_messag
                      "IM_STORAGE_TIMEOUT": "1"}, tmp_path)
     masters = replicated_cluster.masters()
     victim = replicated_cluster.ports.index(masters[-1])  # not the node the URL names
+    # Waiters whose ring channels live on the victim's shard, and some elsewhere.
+    slots = _slots_of(replicated_cluster, masters[-1])
+    on_victim = [u for u in (f"w{i}" for i in range(200)) if _ring_slot(u) in slots][:4]
+    elsewhere = [u for u in (f"x{i}" for i in range(200)) if _ring_slot(u) not in slots][:4]
+    assert len(on_victim) == 4
     with nodes(2, env, tmp_path) as servers:
         load = Load(servers, [f"s{i}" for i in range(6)], [f"r{i}" for i in range(6)], 30,
                     sessions_may_be_lost=True)
@@ -52,11 +60,30 @@ def test_a_redis_cluster_master_killed_under_load_fails_over_and_loses_no_messag
         replicated_cluster.wait_ok()
         promoted = replicated_cluster.masters()
         # Rings again, on every shard's channels: a held long-poll answers at once.
-        rings = load.ring_latencies([f"w{i}" for i in range(12)])
+        rings = load.ring_latencies(on_victim + elsewhere)
     print(outcome.report("redis cluster failover")
           + f"; masters {masters} -> {promoted}; rings after it: slowest "
-          f"{max(rings.values()) * 1000:.0f} ms of {len(rings)}")
+          f"{max(rings.values()) * 1000:.0f} ms of {len(rings)} "
+          f"({len(on_victim)} on the killed master's ring channels)")
     assert max(rings.values()) < 2.0, rings
     assert masters[-1] not in promoted and len(promoted) == RedisCluster.MASTERS
     assert outcome.statuses[503] > 0, "the kill cost no 503: the test proved nothing"
     assert outcome.unavailable_window_s() < 30
+
+
+def _ring_slot(uid: str) -> int:
+    """The slot of ``uid``'s ring channel (``im:ring:{n}``, redis_signals.py)."""
+    return int(key_slot(f"im:ring:{{{zlib.crc32(uid.encode()) % CHANNELS}}}".encode()))
+
+
+def _slots_of(cluster: RedisCluster, port: int) -> set[int]:
+    """The slots master ``port`` serves, from ``CLUSTER NODES``."""
+    text = cluster._cli("redis-cli", cluster.ports[0], "CLUSTER", "NODES")
+    slots: set[int] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if fields[1].split("@")[0].endswith(f":{port}"):
+            for spec in fields[8:]:
+                low, _, high = spec.partition("-")
+                slots.update(range(int(low), int(high or low) + 1))
+    return slots
