@@ -179,7 +179,7 @@ class SqlMailbox:
         """Close every pooled connection."""
         self._engine.dispose()
         if self._replica is not None:
-            self._replica.runner.engine.dispose()
+            self._replica.close()
 
     def record_login(self, uid: str, client_type: str, at_ms: int) -> None:
         params = {"uid": uid, "first_seen": at_ms, "last_login": at_ms, "client_type": client_type}

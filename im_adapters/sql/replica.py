@@ -183,6 +183,13 @@ class ReadReplica:
         self.served = {"replica": 0, "primary": 0}
         """Reads served by each, since start (for the metrics and the tests)."""
 
+    def close(self) -> None:
+        """Close the replica's connections and the marks' client (if it has one)."""
+        self.runner.engine.dispose()
+        closer = getattr(self._marks, "close", None)
+        if callable(closer):
+            closer()
+
     def wrote(self, uids: Iterable[str], primary: Runner) -> None:
         """Record that a write concerning ``uids`` has committed on the primary."""
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -41,7 +42,7 @@ def _pair(synchronous: bool) -> Iterator[PostgresPair]:
     pair = PostgresPair(directory, synchronous=synchronous)
     try:
         pair.start()
-    except (OSError, RuntimeError, subprocess_errors()) as error:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         pair.stop()
         shutil.rmtree(directory, ignore_errors=True)
         unreachable("a private PostgreSQL primary and replica", error)
@@ -50,12 +51,6 @@ def _pair(synchronous: bool) -> Iterator[PostgresPair]:
     finally:
         pair.stop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def subprocess_errors() -> type[Exception]:
-    import subprocess
-
-    return subprocess.SubprocessError
 
 
 def _served(servers: list[Node]) -> Counter[str]:

@@ -151,3 +151,14 @@ def test_the_built_service_and_verifier_use_the_cap_and_the_max_age(tmp_path: Pa
         built.close()
     auth, _ = build_game_auth(settings)
     assert auth._max_age_s == 600  # type: ignore[attr-defined]
+
+
+def test_a_read_replica_is_a_postgresql_replica_of_a_postgresql_primary() -> None:
+    primary, replica = "postgresql://im@a/chat", "postgresql://im@b/chat"
+    assert Settings.from_env({"IM_DATABASE_URL": primary, "IM_DATABASE_READ_URL": replica}
+                             ).database_read_url == replica
+    assert Settings.from_env({"IM_DATABASE_URL": primary}).database_read_url is None
+    for main, read in (("mysql://root@a/chat", replica), (primary, "mysql://root@b/chat"),
+                       ("sqlite:///im.sqlite3", replica)):
+        with pytest.raises(ConfigurationError, match="IM_DATABASE_READ_URL"):
+            Settings.from_env({"IM_DATABASE_URL": main, "IM_DATABASE_READ_URL": read})
