@@ -147,6 +147,14 @@ class RedisCluster:
                               if "master" in line.split()[2] and "fail" not in line.split()[2])
         return []
 
+    def replica_of(self, port: int) -> int:
+        """The index of the node that replicates master ``port``."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        lines = [line.split() for line in self._cli(cli, port, "CLUSTER", "NODES").splitlines()]
+        (master_id,) = [f[0] for f in lines if f[1].split("@")[0].endswith(f":{port}")]
+        (replica,) = [int(f[1].split(":")[1].split("@")[0]) for f in lines if f[3] == master_id]
+        return self.ports.index(replica)
+
     def wait_ok(self, timeout_s: float = 30.0) -> None:
         """Wait until every live node says the cluster is ok (after a failover)."""
         cli = shutil.which("redis-cli") or "redis-cli"

@@ -216,6 +216,10 @@ class Load:
             expected = self._expected()
             return all(expected[uid] <= set(self.received[uid]) for uid in self.recipients)
 
+    def relogin(self, uid: str) -> None:
+        """Log ``uid`` in again now: its calls go on with the new session's token."""
+        self._tokens[uid] = self._login(uid, 0)
+
     def ring_latencies(self, uids: Sequence[str], wait_s: float = 6.0) -> dict[str, float]:
         """For each uid: seconds from a send to it (on one node) until its long-poll,
         held on another node, answered with it. Well under ``wait_s``: the ring came."""

@@ -6,12 +6,16 @@ PostgreSQL. When a master dies, the calls whose keys live on its shard answer 50
 until its replica is promoted (the cluster's own failover, no operator), then work
 again with no node restarted: the clients learn the new slot map. Replication is
 asynchronous, so a session written just before the kill may be gone: that player
-gets 401 and logs in again (docs/deployment.md). Messages live in the database, so
-none is lost; long-polls are woken again once the ring subscription has moved.
+gets 401 and logs in again (docs/deployment.md); the test makes sure of it, by
+logging some players of that shard in again while its replica is stopped, just
+before the kill. Messages live in the database, so none is lost; long-polls are
+woken again once the ring subscription has moved.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,10 +56,31 @@ def test_a_redis_cluster_master_killed_under_load_fails_over_and_loses_no_messag
     on_victim = [u for u in (f"w{i}" for i in range(200)) if _ring_slot(u) in slots][:4]
     elsewhere = [u for u in (f"x{i}" for i in range(200)) if _ring_slot(u) not in slots][:4]
     assert len(on_victim) == 4
+    senders, recipients = [f"s{i}" for i in range(6)], [f"r{i}" for i in range(6)]
+    # Players whose sessions live on the victim's shard: logged in again while its
+    # replica is stopped and cut off, so their new sessions exist on the master only,
+    # and are lost with it, as a write just before a crash is lost to asynchronous
+    # replication.
+    stranded = [uid for uid in senders + recipients if key_slot(uid.encode()) in slots]
+    assert stranded, "no player's session lives on the victim's shard"
+    replica = replicated_cluster.processes[replicated_cluster.replica_of(masters[-1])]
+
+    def crash() -> None:
+        os.kill(replica.pid, signal.SIGSTOP)
+        try:
+            # Cut the replication link while the replica cannot reconnect: what the
+            # master takes from now on (the new sessions) never reaches the replica.
+            replicated_cluster._cli("redis-cli", masters[-1], "CLIENT", "KILL",
+                                    "TYPE", "replica")
+            for uid in stranded:
+                load.relogin(uid)
+            replicated_cluster.kill(victim)
+        finally:
+            os.kill(replica.pid, signal.SIGCONT)
+
     with nodes(2, env, tmp_path) as servers:
-        load = Load(servers, [f"s{i}" for i in range(6)], [f"r{i}" for i in range(6)], 30,
-                    sessions_may_be_lost=True)
-        outcome = load.run(fault=lambda: replicated_cluster.kill(victim))
+        load = Load(servers, senders, recipients, 30, sessions_may_be_lost=True)
+        outcome = load.run(fault=crash)
         load.audit(postgres_url)
         replicated_cluster.wait_ok()
         promoted = replicated_cluster.masters()
@@ -68,6 +93,7 @@ def test_a_redis_cluster_master_killed_under_load_fails_over_and_loses_no_messag
     assert max(rings.values()) < 2.0, rings
     assert masters[-1] not in promoted and len(promoted) == RedisCluster.MASTERS
     assert outcome.statuses[503] > 0, "the kill cost no 503: the test proved nothing"
+    assert outcome.relogins > 0, "no session was lost with the shard: nothing was proved"
     assert outcome.unavailable_window_s() < 30
 
 
