@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from im_adapters.sql.admin import create_database, drop_database
 from tests.e2e.fault_kit import call, clean_env, migrate, nodes
 from tests.e2e.load_and_kill import Load
@@ -25,6 +27,7 @@ RECIPIENTS = ["r0", "r1"]
 PER_SENDER = 30
 
 
+@pytest.mark.redis
 def test_a_galera_node_killed_under_load_costs_bounded_503s_and_loses_nothing(
     tmp_path: Path, galera: GaleraCluster, redis_url: str, redis_namespace: str,
 ) -> None:
