@@ -195,7 +195,8 @@ def _build_limiter(settings: Settings) -> RateLimiter:
 
     # A guard that lets calls through when it fails must not spend their time budget:
     # a short timeout, so a hung Redis costs a login little more than its own 503.
-    return RedisRateLimiter.from_url(url, timeout=min(settings.storage_timeout, 0.25),
+    return RedisRateLimiter.from_url(url, namespace=settings.redis_namespace,
+                                     timeout=min(settings.storage_timeout, 0.25),
                                      max_connections=_redis_connections(settings))
 
 

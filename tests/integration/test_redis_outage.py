@@ -294,9 +294,12 @@ def test_each_call_costs_one_round_trip_even_for_a_hundred_users(
 
     try:
         token, at = new_token(), now_ms()
-        # Connected, handshakes done, scripts loaded: steady state is what is counted.
-        store.create(Session(new_token("warm"), "ios", "login", at), TTL)
+        # Connected, handshakes done, every script loaded: steady state is what is counted.
+        warm = new_token("warm")
+        store.create(Session(warm, "ios", "login", at), TTL)
+        store.touch(warm, "pull", at, TTL)
         store.presence(["warm"], at)
+        store.delete(warm)
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
         costs = []
         for call in (
@@ -310,6 +313,34 @@ def test_each_call_costs_one_round_trip_even_for_a_hundred_users(
             costs.append(len(sends))
         assert costs == [1, 1, 1, 1]
     finally:
+        store.close()
+
+
+def test_scripts_redis_lost_are_sent_again_and_cost_one_round_trip_once(
+    redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisSessionStore.from_url(redis_url, namespace=redis_namespace)
+    admin = redis.Redis.from_url(redis_url)
+    sends: list[None] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: redis.connection.AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        sends.append(None)
+        original(self, *args, **kwargs)
+
+    try:
+        token, at = new_token(), now_ms()
+        store.create(Session(token, "ios", "login", at), TTL)
+        admin.script_flush()  # as a restarted or failed-over Redis
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+        costs = []
+        for _ in range(2):
+            sends.clear()
+            assert store.touch(token, "pull", at + 1, TTL) is not None
+            costs.append(len(sends))
+        assert costs == [2, 1]  # NOSCRIPT, then EVAL with the text; then cached again
+    finally:
+        admin.close()
         store.close()
 
 
