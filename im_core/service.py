@@ -29,9 +29,11 @@ from im_core.models import (
     check_client_msg_id,
     check_client_type,
     check_limit,
+    check_max_wait,
     check_msgid,
     check_uid,
     check_wait,
+    default_max_wait_ms,
 )
 from im_core.policies import (
     LIMITER_PAUSE_MS,
@@ -113,7 +115,8 @@ class ChatService(ContactsUseCases):
     new_secret: Callable[[], str] = new_session_secret
     signals: InboxSignals = attrs.field(factory=InMemoryInboxSignals)
     max_wait_ms: int = attrs.field(
-        default=attrs.Factory(lambda self: self.session_ttl_ms * 4 // 5, takes_self=True)
+        default=attrs.Factory(lambda self: default_max_wait_ms(self.session_ttl_ms),
+                              takes_self=True)
     )
     limiter: RateLimiter = attrs.field(factory=InMemoryRateLimiter)
     limits: Limits = attrs.field(factory=Limits)
@@ -134,8 +137,7 @@ class ChatService(ContactsUseCases):
 
     @max_wait_ms.validator
     def _check_max_wait(self, _: attrs.Attribute[int], value: int) -> None:
-        if not 0 <= value < self.session_ttl_ms:
-            raise ValueError(f"max_wait_ms must be from 0 to below the session TTL, not {value}")
+        check_max_wait(value, self.session_ttl_ms)
 
     @property
     def after_commit_failures(self) -> int:

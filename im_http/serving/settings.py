@@ -21,6 +21,7 @@ import attrs
 
 from im_core.errors import ConfigurationError
 from im_core.limits import Limits, PresenceScope, RateLimit
+from im_core.models import check_max_wait, default_max_wait_ms
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -329,11 +330,13 @@ class Settings:
                 "--workers above 1 needs shared stores: memory:// keeps sessions and "
                 "messages inside one process (use redis:// and a database URL)"
             )
-        if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
+        try:
+            check_max_wait(settings.max_wait_ms, round(settings.session_ttl * 1000))
+        except ValueError:
             raise ConfigurationError(
                 "IM_MAX_WAIT must be shorter than IM_SESSION_TTL, "
                 "or a waiting player's session lapses while it waits"
-            )
+            ) from None
         return settings
 
     @property
@@ -345,7 +348,8 @@ class Settings:
 
     @property
     def max_wait_ms(self) -> int:
-        """The longest a heartbeat is held: ``max_wait``, or four fifths of the TTL."""
+        """The longest a heartbeat is held: ``max_wait``, or the core's default
+        (``im_core.models.default_max_wait_ms``: four fifths of the TTL)."""
         if self.max_wait is None:
-            return round(self.session_ttl * 1000) * 4 // 5
+            return default_max_wait_ms(round(self.session_ttl * 1000))
         return round(self.max_wait * 1000)
