@@ -14,6 +14,7 @@ from typing import Self
 import urllib3
 from urllib3.util import Url, parse_url
 
+from im_adapters.urls import redacted
 from im_core.errors import ConfigurationError
 from im_core.ports.auth import AuthUnavailable, InvalidCredentials
 
@@ -47,10 +48,7 @@ class HttpGameAuth:
             raise ConfigurationError(f"the game login timeout must be > 0 s, not {timeout_s}")
         self._pool = pool
         self._url = url
-        # The URL without credentials: the only form that goes into messages.
-        self._safe_url = Url(
-            scheme=parsed.scheme, host=parsed.host, port=parsed.port, path=parsed.path
-        ).url
+        self._safe_url = redacted(url)  # the only form that goes into messages
         self._timeout = urllib3.Timeout(total=timeout_s)
         self._headers: dict[str, str] = {"Content-Type": "application/json"}
         if parsed.auth:

@@ -17,10 +17,11 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import attrs
 
+from im_adapters.urls import redacted
 from im_core import (
     ChatService,
     GameAuth,
@@ -55,15 +56,6 @@ _T = TypeVar("_T")
 
 class StoreUnreachable(ConnectionError):
     """A store did not answer when the server started; the message names it."""
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``: fit for a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def driver_reason(error: BaseException, url: str = "") -> str:

@@ -9,7 +9,6 @@ raises ``ConfigurationError`` with one line saying which setting and why;
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -22,6 +21,7 @@ import attrs
 from im_core.errors import ConfigurationError
 from im_core.limits import Limits, PresenceScope, RateLimit
 from im_core.models import check_max_wait, default_max_wait_ms
+from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -82,7 +82,6 @@ def variable_of(field: str) -> str:
 
 _DEFAULT_LIMITS = Limits()
 _RATE = re.compile(r"([0-9]{1,7})/([0-9]{1,6}(?:\.[0-9]{1,3})?)s?")
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
@@ -175,8 +174,7 @@ def _networks(source: _Source, name: str, default: str) -> tuple[IpNetwork, ...]
     raw = source.raw(name)
     raw = default if raw is None else raw
     try:
-        return tuple(ipaddress.ip_network(part.strip())
-                     for part in raw.split(",") if part.strip())
+        return parse_networks(raw)
     except ValueError as error:
         raise ConfigurationError(
             f"{source.label(name)} must be addresses or networks, comma-separated: {error}"
@@ -238,8 +236,7 @@ class Settings:
     max_contacts: int = _DEFAULT_LIMITS.max_contacts
     max_blocks: int = _DEFAULT_LIMITS.max_blocks
     presence_scope: PresenceScope = "all"
-    trusted_proxies: tuple[IpNetwork, ...] = (
-        ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+    trusted_proxies: tuple[IpNetwork, ...] = parse_networks(DEFAULT_TRUSTED_PROXIES)
     max_sessions_per_uid: int = 8
     game_token_max_age: float = 3600.0
 
@@ -313,7 +310,7 @@ class Settings:
             presence_scope="contacts" if _choice(
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
-            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
+            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES),
             max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
                                           d.max_sessions_per_uid, low=1, high=1000),
             game_token_max_age=_number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
