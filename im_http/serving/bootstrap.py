@@ -199,9 +199,7 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
     from im_adapters.sql import SqlMailbox, ensure_schema_current, upgrade_to_head
 
     mailbox = SqlMailbox.from_url(url, pool_size=settings.pool_size,
-                                  timeout=settings.storage_timeout,
-                                  executor="sqlalchemy" if settings.sql_executor == "sqlalchemy"
-                                  else "direct")
+                                  timeout=settings.storage_timeout)
     # The embedded default is a file only this server uses: it may migrate itself.
     # A shared database is migrated on purpose, with `im-server migrate`.
     if migrate or url == DEFAULT_DATABASE_URL:

@@ -48,7 +48,6 @@ _VARIABLES = {
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
     "max_wait": "IM_MAX_WAIT",
-    "sql_executor": "IM_SQL_EXECUTOR",
     "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
     "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
     "game_auth_jwt_issuer": "IM_GAME_AUTH_JWT_ISSUER",
@@ -217,7 +216,6 @@ class Settings:
     heartbeat_interval: float = 2.0
     max_wait: float | None = None
     storage_timeout: float = 2.0
-    sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
     game_auth_jwt_public_key: str | None = None
     game_auth_jwt_issuer: str | None = None
@@ -254,6 +252,11 @@ class Settings:
                 "IM_THREADS is gone (the server no longer runs a thread per request): "
                 "use IM_POOL_SIZE for database connections and IM_MAX_CONNECTIONS"
             )
+        if env.get("IM_SQL_EXECUTOR"):
+            raise ConfigurationError(
+                "IM_SQL_EXECUTOR is gone (how statements reach PostgreSQL is the server's "
+                "own choice, no longer a setting): unset it"
+            )
         values = dict(env)
         flags: dict[str, str] = {}
         for field, value in overrides.items():
@@ -279,9 +282,6 @@ class Settings:
             max_wait=_optional_number(src, "IM_MAX_WAIT", low=0, high=86400),
             storage_timeout=_number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
-            ),
-            sql_executor=_choice(
-                src, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
             ),
             game_auth_jwt_secret=_text(src, "IM_GAME_AUTH_JWT_SECRET"),
             game_auth_jwt_public_key=_text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
