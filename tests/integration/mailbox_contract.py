@@ -20,9 +20,7 @@ from hypothesis import strategies as st
 from im_adapters.sql import SqlMailbox
 from im_core.memory import InMemoryMailbox
 from im_core.models import Message
-from im_core.ports import (
-    MailboxRepository,
-)
+from im_core.ports import MailboxRepository
 
 IMPLEMENTATIONS = [
     pytest.param("memory"),

@@ -14,9 +14,7 @@ import pytest
 from im_adapters import ConfigurationError
 from im_adapters.game_auth import HttpGameAuth
 from im_core.ports.auth import AuthUnavailable, InvalidCredentials
-from tests.integration.game_auth_contract import (
-    FakeLoginService,
-)
+from tests.integration.game_auth_contract import FakeLoginService
 
 # --- HTTP specifics --------------------------------------------------------------------
 

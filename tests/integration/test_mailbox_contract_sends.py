@@ -9,9 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from im_core.models import BODY_MAX_CHARS
-from im_core.ports import (
-    MailboxRepository,
-)
+from im_core.ports import MailboxRepository
 from tests.integration.mailbox_contract import EXAMPLES, bodies, client_msg_ids, send, users
 
 # --- idempotent send -------------------------------------------------------------------
