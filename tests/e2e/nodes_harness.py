@@ -1,12 +1,11 @@
 """Two real ``im-server serve`` processes over one Redis and one PostgreSQL: the harness.
 
-The nodes are two processes on two loopback ports, sharing a Redis database of this
-module's own (``NODES_REDIS_DB``; the server's key prefix is fixed, so the database
-number is what keeps these keys apart), one scratch PostgreSQL database migrated with
-``im-server migrate``, and one game-login secret. Nothing else joins them: a
-long-poll held on one node is woken (or ended by a logout) on the other only through
-Redis pub/sub. ``converse`` is the conversation ``test_nodes.py`` and
-``test_nodes_nginx.py`` play.
+The nodes are two processes on two loopback ports, sharing a Redis database of their
+own (``NODES_REDIS_DB``; this run's uids are removed afterwards), one scratch
+PostgreSQL database migrated with ``im-server migrate``, and one game-login secret.
+Nothing else joins them: a long-poll held on one node is woken (or ended by a
+logout) on the other only through Redis pub/sub. ``converse`` is the conversation
+``test_nodes.py`` and ``test_nodes_nginx.py`` play.
 """
 
 from __future__ import annotations
