@@ -61,7 +61,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("internal_error", 500, "Internal server error"),
 )
 """Every error ``code`` the API answers: the one table. The OpenAPI document's enum is
-made from it; docs/api.md's table and the SDK's errors are checked against it by
+made from it; docs/api.md's table and both SDKs' errors (Python and TypeScript) are
+checked against it by
 ``tests/unit/test_error_codes.py``."""
 
 _BY_CODE = {error.code: error for error in ERROR_CODES}

@@ -53,6 +53,17 @@ def test_every_code_the_sdk_knows_is_in_the_table_with_its_status() -> None:
     assert statuses <= {error.status for error in ERROR_CODES}
 
 
+def test_every_code_the_typescript_sdk_knows_is_in_the_table_with_its_status() -> None:
+    source = (ROOT / "sdk" / "js" / "src" / "errors.ts").read_text()
+    table = source.split("const BY_CODE", 1)[1].split("};", 1)[0]
+    known = {(int(status), code) for status, code in re.findall(r'"([0-9]{3}) ([a-z_]+)"', table)}
+    assert known, "the TypeScript SDK maps codes to its errors"
+    assert known <= TABLE
+    by_status = source.split("const BY_STATUS", 1)[1].split("};", 1)[0]
+    statuses = {int(s) for s in re.findall(r"\b([0-9]{3}):", by_status)}
+    assert statuses and statuses <= {error.status for error in ERROR_CODES}
+
+
 def test_each_code_is_in_the_table_once() -> None:
     codes = [error.code for error in ERROR_CODES]
     assert len(codes) == len(set(codes))
