@@ -62,8 +62,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
 )
 """Every error ``code`` the API answers: the one table. The OpenAPI document's enum is
 made from it; docs/api.md's table and both SDKs' errors (Python and TypeScript) are
-checked against it by
-``tests/unit/test_error_codes.py``."""
+checked against it by ``tests/unit/test_error_codes.py``."""
 
 _BY_CODE = {error.code: error for error in ERROR_CODES}
 
