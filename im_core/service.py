@@ -84,6 +84,10 @@ class HistoryPage:
 class ChatService(ContactsUseCases):
     """The use cases, wired to their ports.
 
+    Presence, contacts and blocks are ``ContactsUseCases``' (``im_core/contacts.py``).
+    The limiter, the game login and the rings are called through the policies of
+    ``im_core.policies``, built around the ports given here at construction.
+
     Args:
         sessions: where live sessions are kept.
         mailbox: where users, contacts, inboxes and history are kept.
