@@ -37,8 +37,8 @@ from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 
-from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
-from im_adapters.redis_cluster import check_namespace, client_from_url
+from im_adapters.redis_client import ERRORS as CLUSTER_ERRORS
+from im_adapters.redis_client import check_namespace, connect
 from im_adapters.sql.executor import READ, Runner, Unit
 from im_core.errors import StorageUnavailable
 from im_core.ports import MailboxUnavailable
@@ -130,12 +130,8 @@ class RedisWriteMarks:
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "im", timeout: float = 1.0,
                  max_connections: int = 64) -> RedisWriteMarks:
-        try:
-            client = client_from_url(url, timeout=timeout, max_connections=max_connections,
-                                     decode_responses=True)
-        except CLUSTER_ERRORS as error:
-            raise WriteMarksUnavailable(f"Redis did not answer: {type(error).__name__}"
-                                        ) from error
+        client = connect(url, timeout=timeout, max_connections=max_connections,
+                         unavailable=WriteMarksUnavailable, decode_responses=True)
         return cls(client, namespace)
 
     def _key(self, uid: str) -> str:

@@ -6,14 +6,13 @@ statuses for errors live in ``im_http.api.errors``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterable
 
 import falcon
 
 from im_core import ChatService
-from im_http.api.client_address import IpNetwork
+from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
 from im_http.api.demo_ui import DemoUi
 from im_http.api.errors import install_error_handling
 from im_http.api.framing import RefuseAmbiguousLength
@@ -60,7 +59,7 @@ ROUTES: dict[str, type] = {
 }
 
 
-_LOOPBACK = (ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+_LOOPBACK = parse_networks(DEFAULT_TRUSTED_PROXIES)
 
 
 def create_app(

@@ -17,6 +17,7 @@ from im_core.models import (
     PULL_LIMIT_MAX,
 )
 from im_core.service import PRESENCE_MAX_UIDS
+from im_http.api.errors import ERROR_CODES
 
 __all__ = ["openapi_document"]
 
@@ -123,15 +124,7 @@ def openapi_document() -> dict[str, Any]:
                 "description": {"type": "string"},
                 "code": {
                     "type": "string",
-                    "enum": [
-                        "invalid_request", "payload_too_large", "unsupported_media_type",
-                        "invalid_credentials", "session_expired", "session_replaced",
-                        "unknown_user",
-                        "client_msg_id_reused", "not_found", "method_not_allowed",
-                        "blocked", "too_many_contacts", "too_many_blocks", "rate_limited",
-                        "auth_unavailable",
-                        "storage_unavailable", "internal_error",
-                    ],
+                    "enum": [error.code for error in ERROR_CODES],
                 },
             },
         },

@@ -17,10 +17,11 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import attrs
 
+from im_adapters.urls import redacted
 from im_core import (
     ChatService,
     GameAuth,
@@ -58,15 +59,6 @@ _T = TypeVar("_T")
 
 class StoreUnreachable(ConnectionError):
     """A store did not answer when the server started; the message names it."""
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``: fit for a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def driver_reason(error: BaseException, url: str = "") -> str:
@@ -198,7 +190,8 @@ def _build_limiter(settings: Settings) -> RateLimiter:
 
     # A guard that lets calls through when it fails must not spend their time budget:
     # a short timeout, so a hung Redis costs a login little more than its own 503.
-    return RedisRateLimiter.from_url(url, timeout=min(settings.storage_timeout, 0.25),
+    return RedisRateLimiter.from_url(url, namespace=settings.redis_namespace,
+                                     timeout=min(settings.storage_timeout, 0.25),
                                      max_connections=_redis_connections(settings))
 
 
@@ -225,8 +218,6 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
 
     mailbox = SqlMailbox.from_url(url, pool_size=settings.pool_size,
                                   timeout=settings.storage_timeout,
-                                  executor="sqlalchemy" if settings.sql_executor == "sqlalchemy"
-                                  else "direct",
                                   read_url=settings.database_read_url,
                                   marks=_build_write_marks(settings))
     # The embedded default is a file only this server uses: it may migrate itself.

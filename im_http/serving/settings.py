@@ -9,7 +9,6 @@ raises ``ConfigurationError`` with one line saying which setting and why;
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -21,6 +20,8 @@ import attrs
 
 from im_core.errors import ConfigurationError
 from im_core.limits import Limits, PresenceScope, RateLimit
+from im_core.models import check_max_wait, default_max_wait_ms
+from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -48,7 +49,6 @@ _VARIABLES = {
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
     "max_wait": "IM_MAX_WAIT",
-    "sql_executor": "IM_SQL_EXECUTOR",
     "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
     "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
     "game_auth_jwt_issuer": "IM_GAME_AUTH_JWT_ISSUER",
@@ -82,7 +82,6 @@ def variable_of(field: str) -> str:
 
 _DEFAULT_LIMITS = Limits()
 _RATE = re.compile(r"([0-9]{1,7})/([0-9]{1,6}(?:\.[0-9]{1,3})?)s?")
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
@@ -175,8 +174,7 @@ def _networks(source: _Source, name: str, default: str) -> tuple[IpNetwork, ...]
     raw = source.raw(name)
     raw = default if raw is None else raw
     try:
-        return tuple(ipaddress.ip_network(part.strip())
-                     for part in raw.split(",") if part.strip())
+        return parse_networks(raw)
     except ValueError as error:
         raise ConfigurationError(
             f"{source.label(name)} must be addresses or networks, comma-separated: {error}"
@@ -220,7 +218,6 @@ class Settings:
     heartbeat_interval: float = 2.0
     max_wait: float | None = None
     storage_timeout: float = 2.0
-    sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
     game_auth_jwt_public_key: str | None = None
     game_auth_jwt_issuer: str | None = None
@@ -239,8 +236,7 @@ class Settings:
     max_contacts: int = _DEFAULT_LIMITS.max_contacts
     max_blocks: int = _DEFAULT_LIMITS.max_blocks
     presence_scope: PresenceScope = "all"
-    trusted_proxies: tuple[IpNetwork, ...] = (
-        ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+    trusted_proxies: tuple[IpNetwork, ...] = parse_networks(DEFAULT_TRUSTED_PROXIES)
     max_sessions_per_uid: int = 8
     game_token_max_age: float = 3600.0
 
@@ -257,6 +253,11 @@ class Settings:
             raise ConfigurationError(
                 "IM_THREADS is gone (the server no longer runs a thread per request): "
                 "use IM_POOL_SIZE for database connections and IM_MAX_CONNECTIONS"
+            )
+        if env.get("IM_SQL_EXECUTOR"):
+            raise ConfigurationError(
+                "IM_SQL_EXECUTOR is gone (how statements reach PostgreSQL is the server's "
+                "own choice, no longer a setting): unset it"
             )
         values = dict(env)
         flags: dict[str, str] = {}
@@ -285,9 +286,6 @@ class Settings:
             storage_timeout=_number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
             ),
-            sql_executor=_choice(
-                src, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
-            ),
             game_auth_jwt_secret=_text(src, "IM_GAME_AUTH_JWT_SECRET"),
             game_auth_jwt_public_key=_text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
             game_auth_jwt_issuer=_text(src, "IM_GAME_AUTH_JWT_ISSUER"),
@@ -315,7 +313,7 @@ class Settings:
             presence_scope="contacts" if _choice(
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
-            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
+            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES),
             max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
                                           d.max_sessions_per_uid, low=1, high=1000),
             game_token_max_age=_number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
@@ -339,11 +337,13 @@ class Settings:
                 "IM_DATABASE_READ_URL names a PostgreSQL streaming replica, and needs "
                 "IM_DATABASE_URL to be its PostgreSQL primary"
             )
-        if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
+        try:
+            check_max_wait(settings.max_wait_ms, round(settings.session_ttl * 1000))
+        except ValueError:
             raise ConfigurationError(
                 "IM_MAX_WAIT must be shorter than IM_SESSION_TTL, "
                 "or a waiting player's session lapses while it waits"
-            )
+            ) from None
         return settings
 
     @property
@@ -355,7 +355,8 @@ class Settings:
 
     @property
     def max_wait_ms(self) -> int:
-        """The longest a heartbeat is held: ``max_wait``, or four fifths of the TTL."""
+        """The longest a heartbeat is held: ``max_wait``, or the core's default
+        (``im_core.models.default_max_wait_ms``: four fifths of the TTL)."""
         if self.max_wait is None:
-            return round(self.session_ttl * 1000) * 4 // 5
+            return default_max_wait_ms(round(self.session_ttl * 1000))
         return round(self.max_wait * 1000)

@@ -85,6 +85,12 @@ def test_the_retired_threads_setting_is_refused_with_what_replaces_it() -> None:
         Settings.from_env({"IM_THREADS": "8"})
 
 
+def test_the_retired_sql_executor_setting_is_refused_saying_to_unset_it() -> None:
+    with pytest.raises(ConfigurationError, match=r"IM_SQL_EXECUTOR is gone.*unset it"):
+        Settings.from_env({"IM_SQL_EXECUTOR": "direct"})
+    assert not hasattr(Settings(), "sql_executor")
+
+
 def test_the_abuse_limits_default_to_the_cores() -> None:
     from im_core import Limits
 
