@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 
 import attrs
 
@@ -27,10 +26,10 @@ from im_core.errors import (
     ContentRejected,
     InvalidInput,
     Muted,
-    StorageUnavailable,
 )
 from im_core.models import Message, check_body, check_uid
 from im_core.pacing import Activity, HeartbeatPacing
+from im_core.policies import BestEffortSignals
 from im_core.ports import (
     BAN_SCOPE,
     GLOBAL_SCOPE,
@@ -62,7 +61,6 @@ SYSTEM_UID = "system"
 
 SYSTEM_RECIPIENTS_MAX = 1000
 
-log = logging.getLogger("im_core")
 
 
 def check_not_system(uid: str) -> str:
@@ -114,6 +112,7 @@ class ServerOps:
     pacing: HeartbeatPacing
     activity: Activity
     events: EventSink
+    _rings: BestEffortSignals
 
     def system_send(self, to: object, body: object,
                     client_msg_id: object) -> SystemSend:
@@ -250,9 +249,6 @@ class ServerOps:
         return self.pacing.next_ms(self.activity.active(uid, now, self.pacing.active_window_ms))
 
     def _ring(self, uid: str) -> None:
-        """Ring ``uid``'s waiting requests after a commit; a failed ring is logged only
-        (it costs latency, never a message)."""
-        try:
-            self.signals.ring(uid)
-        except StorageUnavailable as error:
-            log.warning("after a commit, could not ring (answered anyway): %s", error)
+        """Ring ``uid``'s waiting requests after a commit (best effort: a failed ring is
+        logged and counted, ``BestEffortSignals``; it costs latency, never a message)."""
+        self._rings.ring(uid, why="ring the player's waiting requests")

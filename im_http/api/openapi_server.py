@@ -7,11 +7,9 @@ from typing import Any
 from im_core.models import BODY_MAX_CHARS
 from im_core.ports.mutes import REASON_MAX_CHARS
 from im_core.server_ops import SYSTEM_RECIPIENTS_MAX
+from im_http.api.errors import ERROR_CODES
 
-__all__ = ["SERVER_CODES", "error_schema", "server_paths", "server_schemas"]
-
-SERVER_CODES = ["invalid_api_key", "session_ended", "muted", "banned", "rejected_content",
-                "moderation_unavailable"]
+__all__ = ["error_schema", "server_paths", "server_schemas"]
 
 _UID = {"type": "string", "pattern": r"^[A-Za-z0-9_.:@-]{1,64}$"}
 _NAME = r"[A-Za-z0-9_.:@-]{1,64}"
@@ -64,18 +62,7 @@ def error_schema() -> dict[str, Any]:
                                      "epoch); null: until lifted"},
             "reason": {"type": "string", "description": "`muted`, `banned`: why"},
             "scope": {"type": "string", "description": "`muted`: where"},
-            "code": {
-                "type": "string",
-                "enum": [
-                    "invalid_request", "payload_too_large", "unsupported_media_type",
-                    "invalid_credentials", "session_expired", "session_replaced",
-                    "unknown_user",
-                    "client_msg_id_reused", "not_found", "method_not_allowed",
-                    "blocked", "too_many_contacts", "too_many_blocks", "rate_limited",
-                    "auth_unavailable",
-                    "storage_unavailable", "internal_error", *SERVER_CODES,
-                ],
-            },
+            "code": {"type": "string", "enum": [error.code for error in ERROR_CODES]},
         },
     }
 

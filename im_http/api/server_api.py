@@ -64,10 +64,10 @@ class ServerKeyAuth:
         scheme, _, key = (req.auth or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip() or not self._keys.digests \
                 or not self._keys.accepts(key.strip()):
-            raise ApiError(401, "invalid_api_key", "Invalid API key",
-                           "the server API needs Authorization: Bearer <one of "
-                           "IM_SERVER_API_KEYS>; a player's session token is not a key",
-                           {"WWW-Authenticate": 'Bearer realm="server"'})
+            raise ApiError.of("invalid_api_key",
+                              "the server API needs Authorization: Bearer <one of "
+                              "IM_SERVER_API_KEYS>; a player's session token is not a key",
+                              {"WWW-Authenticate": 'Bearer realm="server"'})
 
 
 def mute_json(mute: Mute) -> dict[str, Any]:

@@ -6,7 +6,6 @@ one line naming the setting (never its value when the value is a secret).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ import attrs
 
 from im_core.errors import ConfigurationError
 from im_core.limits import RateLimit
+from im_http.api.client_address import IpNetwork, parse_networks
 
 __all__ = [
     "API_KEY_MIN_CHARS",
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 _RATE = re.compile(r"([0-9]{1,7})/([0-9]{1,6}(?:\.[0-9]{1,3})?)s?")
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @attrs.frozen
 class Source:
@@ -109,8 +108,7 @@ def networks(source: Source, name: str, default: str) -> tuple[IpNetwork, ...]:
     raw = source.raw(name)
     raw = default if raw is None else raw
     try:
-        return tuple(ipaddress.ip_network(part.strip())
-                     for part in raw.split(",") if part.strip())
+        return parse_networks(raw)
     except ValueError as error:
         raise ConfigurationError(
             f"{source.label(name)} must be addresses or networks, comma-separated: {error}"

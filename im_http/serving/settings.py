@@ -9,7 +9,6 @@ raises ``ConfigurationError`` with one line saying which setting and why;
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +18,10 @@ import attrs
 
 from im_core.errors import ConfigurationError
 from im_core.limits import Limits, PresenceScope, RateLimit
+from im_core.models import check_max_wait, default_max_wait_ms
 from im_core.ports import LOGIN_POLICIES, LoginPolicy
+from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
 from im_http.serving.env_values import (
-    IpNetwork,
     Source,
     api_keys,
     choice,
@@ -56,11 +56,11 @@ _VARIABLES = {
     "session_store_url": "IM_SESSION_STORE_URL",
     "redis_namespace": "IM_REDIS_NAMESPACE",
     "database_url": "IM_DATABASE_URL",
+    "database_read_url": "IM_DATABASE_READ_URL",
     "session_ttl": "IM_SESSION_TTL",
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
     "max_wait": "IM_MAX_WAIT",
-    "sql_executor": "IM_SQL_EXECUTOR",
     "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
     "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
     "game_auth_jwt_issuer": "IM_GAME_AUTH_JWT_ISSUER",
@@ -142,11 +142,11 @@ class Settings:
     session_store_url: str = "memory://"
     redis_namespace: str = "im"
     database_url: str = DEFAULT_DATABASE_URL
+    database_read_url: str | None = None
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
     max_wait: float | None = None
     storage_timeout: float = 2.0
-    sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
     game_auth_jwt_public_key: str | None = None
     game_auth_jwt_issuer: str | None = None
@@ -165,8 +165,7 @@ class Settings:
     max_contacts: int = _DEFAULT_LIMITS.max_contacts
     max_blocks: int = _DEFAULT_LIMITS.max_blocks
     presence_scope: PresenceScope = "all"
-    trusted_proxies: tuple[IpNetwork, ...] = (
-        ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+    trusted_proxies: tuple[IpNetwork, ...] = parse_networks(DEFAULT_TRUSTED_PROXIES)
     max_sessions_per_uid: int = 8
     game_token_max_age: float = 3600.0
     server_api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
@@ -198,6 +197,11 @@ class Settings:
                 "IM_THREADS is gone (the server no longer runs a thread per request): "
                 "use IM_POOL_SIZE for database connections and IM_MAX_CONNECTIONS"
             )
+        if env.get("IM_SQL_EXECUTOR"):
+            raise ConfigurationError(
+                "IM_SQL_EXECUTOR is gone (how statements reach PostgreSQL is the server's "
+                "own choice, no longer a setting): unset it"
+            )
         values = dict(env)
         flags: dict[str, str] = {}
         for field, value in overrides.items():
@@ -216,6 +220,7 @@ class Settings:
             session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
             redis_namespace=src.raw("IM_REDIS_NAMESPACE") or d.redis_namespace,
             database_url=src.raw("IM_DATABASE_URL") or d.database_url,
+            database_read_url=text(src, "IM_DATABASE_READ_URL"),
             session_ttl=number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
             heartbeat_interval=number(
                 src, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
@@ -223,9 +228,6 @@ class Settings:
             max_wait=optional_number(src, "IM_MAX_WAIT", low=0, high=86400),
             storage_timeout=number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
-            ),
-            sql_executor=choice(
-                src, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
             ),
             game_auth_jwt_secret=text(src, "IM_GAME_AUTH_JWT_SECRET"),
             game_auth_jwt_public_key=text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
@@ -254,45 +256,13 @@ class Settings:
             presence_scope="contacts" if choice(
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
-            trusted_proxies=networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
+            trusted_proxies=networks(src, "IM_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES),
             max_sessions_per_uid=integer(src, "IM_MAX_SESSIONS_PER_UID",
                                           d.max_sessions_per_uid, low=1, high=1000),
             game_token_max_age=number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
                                       low=1, high=30 * 86400),
-            server_api_keys=api_keys(src, "IM_SERVER_API_KEYS"),
-            login_policy=_login_policy(choice(src, "IM_LOGIN_POLICY", d.login_policy,
-                                              LOGIN_POLICIES)),
-            heartbeat_idle_interval=optional_number(src, "IM_HEARTBEAT_IDLE_INTERVAL",
-                                                    low=0.1, high=43200),
-            heartbeat_active_window=number(src, "IM_HEARTBEAT_ACTIVE_WINDOW",
-                                           d.heartbeat_active_window, low=0, high=86400),
-            moderation_words=text(src, "IM_MODERATION_WORDS"),
-            moderation_words_action=choice(src, "IM_MODERATION_WORDS_ACTION",
-                                           d.moderation_words_action, ("mask", "reject")),
-            moderation_url=text(src, "IM_MODERATION_URL"),
-            moderation_timeout=number(src, "IM_MODERATION_TIMEOUT", d.moderation_timeout,
-                                      low=0.01, high=10),
-            moderation_fail=choice(src, "IM_MODERATION_FAIL", d.moderation_fail,
-                                   ("open", "closed")),
-            inbox_retention=duration(src, "IM_INBOX_RETENTION", d.inbox_retention,
-                                     low=60) or d.inbox_retention,
-            history_retention=duration(src, "IM_HISTORY_RETENTION", None, low=60),
-            webhook_url=text(src, "IM_WEBHOOK_URL"),
-            webhook_secret=text(src, "IM_WEBHOOK_SECRET"),
-            webhook_timeout=number(src, "IM_WEBHOOK_TIMEOUT", d.webhook_timeout, low=0.05,
-                                   high=60),
+            **_server_settings(src, d),
         )
-        if settings.webhook_url and len(settings.webhook_secret or "") < 32:
-            raise ConfigurationError(
-                "IM_WEBHOOK_URL needs IM_WEBHOOK_SECRET, at least 32 characters: the "
-                "receiver checks each request's HMAC signature with it")
-        idle = settings.heartbeat_idle_interval
-        if idle is not None and not (settings.heartbeat_interval <= idle
-                                     <= settings.session_ttl / 2):
-            raise ConfigurationError(
-                "IM_HEARTBEAT_IDLE_INTERVAL must be from IM_HEARTBEAT_INTERVAL to half of "
-                "IM_SESSION_TTL, or an idle player's session could lapse between heartbeats"
-            )
         if settings.heartbeat_interval >= settings.session_ttl:
             raise ConfigurationError(
                 "IM_HEARTBEAT_INTERVAL must be shorter than IM_SESSION_TTL, "
@@ -304,11 +274,21 @@ class Settings:
                 "--workers above 1 needs shared stores: memory:// keeps sessions and "
                 "messages inside one process (use redis:// and a database URL)"
             )
-        if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
+        if settings.database_read_url is not None and not (
+                settings.database_url.startswith("postgresql")
+                and settings.database_read_url.startswith("postgresql")):
+            raise ConfigurationError(
+                "IM_DATABASE_READ_URL names a PostgreSQL streaming replica, and needs "
+                "IM_DATABASE_URL to be its PostgreSQL primary"
+            )
+        _check_server_settings(settings)
+        try:
+            check_max_wait(settings.max_wait_ms, round(settings.session_ttl * 1000))
+        except ValueError:
             raise ConfigurationError(
                 "IM_MAX_WAIT must be shorter than IM_SESSION_TTL, "
                 "or a waiting player's session lapses while it waits"
-            )
+            ) from None
         return settings
 
     @property
@@ -320,10 +300,53 @@ class Settings:
 
     @property
     def max_wait_ms(self) -> int:
-        """The longest a heartbeat is held: ``max_wait``, or four fifths of the TTL."""
+        """The longest a heartbeat is held: ``max_wait``, or the core's default
+        (``im_core.models.default_max_wait_ms``: four fifths of the TTL)."""
         if self.max_wait is None:
-            return round(self.session_ttl * 1000) * 4 // 5
+            return default_max_wait_ms(round(self.session_ttl * 1000))
         return round(self.max_wait * 1000)
+
+
+def _server_settings(src: Source, d: Settings) -> dict[str, Any]:
+    """The settings of the server API, pacing, moderation, retention and the webhook."""
+    return {
+        "server_api_keys": api_keys(src, "IM_SERVER_API_KEYS"),
+        "login_policy": _login_policy(choice(src, "IM_LOGIN_POLICY", d.login_policy,
+                                             LOGIN_POLICIES)),
+        "heartbeat_idle_interval": optional_number(src, "IM_HEARTBEAT_IDLE_INTERVAL",
+                                                   low=0.1, high=43200),
+        "heartbeat_active_window": number(src, "IM_HEARTBEAT_ACTIVE_WINDOW",
+                                          d.heartbeat_active_window, low=0, high=86400),
+        "moderation_words": text(src, "IM_MODERATION_WORDS"),
+        "moderation_words_action": choice(src, "IM_MODERATION_WORDS_ACTION",
+                                          d.moderation_words_action, ("mask", "reject")),
+        "moderation_url": text(src, "IM_MODERATION_URL"),
+        "moderation_timeout": number(src, "IM_MODERATION_TIMEOUT", d.moderation_timeout,
+                                     low=0.01, high=10),
+        "moderation_fail": choice(src, "IM_MODERATION_FAIL", d.moderation_fail,
+                                  ("open", "closed")),
+        "inbox_retention": duration(src, "IM_INBOX_RETENTION", d.inbox_retention,
+                                    low=60) or d.inbox_retention,
+        "history_retention": duration(src, "IM_HISTORY_RETENTION", None, low=60),
+        "webhook_url": text(src, "IM_WEBHOOK_URL"),
+        "webhook_secret": text(src, "IM_WEBHOOK_SECRET"),
+        "webhook_timeout": number(src, "IM_WEBHOOK_TIMEOUT", d.webhook_timeout, low=0.05,
+                                  high=60),
+    }
+
+
+def _check_server_settings(settings: Settings) -> None:
+    idle = settings.heartbeat_idle_interval
+    if idle is not None and not (settings.heartbeat_interval <= idle
+                                 <= settings.session_ttl / 2):
+        raise ConfigurationError(
+            "IM_HEARTBEAT_IDLE_INTERVAL must be from IM_HEARTBEAT_INTERVAL to half of "
+            "IM_SESSION_TTL, or an idle player's session could lapse between heartbeats"
+        )
+    if settings.webhook_url and len(settings.webhook_secret or "") < 32:
+        raise ConfigurationError(
+            "IM_WEBHOOK_URL needs IM_WEBHOOK_SECRET, at least 32 characters: the "
+            "receiver checks each request's HMAC signature with it")
 
 
 def _login_policy(value: str) -> LoginPolicy:

@@ -5,7 +5,7 @@ history rows in small ordered batches instead of scanning the tables. Spelled ou
 here rather than imported from ``tables.py``, like 0001.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
