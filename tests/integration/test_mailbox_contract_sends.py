@@ -34,6 +34,17 @@ def test_a_retry_is_recognised_even_after_the_ack(mailbox: MailboxRepository) ->
     assert mailbox.pull(bob, None, 10).messages == ()
 
 
+def test_sent_finds_a_message_by_its_sender_and_client_msg_id_only(
+    mailbox: MailboxRepository,
+) -> None:
+    alice, carol, bob = users(mailbox, "alice", "carol", "bob")
+    first = send(mailbox, alice, bob, "hello", "c-1")
+    assert mailbox.sent(alice, "c-1") == first
+    assert mailbox.sent(carol, "c-1") is None
+    assert mailbox.sent(alice, "c-2") is None
+    assert mailbox.sent(alice, "c-1 ") is None  # every byte counts (MySQL's PAD SPACE)
+
+
 def test_another_sender_may_reuse_a_client_msg_id(mailbox: MailboxRepository) -> None:
     alice, carol, bob = users(mailbox, "alice", "carol", "bob")
     from_alice = send(mailbox, alice, bob, "from alice", "same-id")
