@@ -22,6 +22,7 @@ from im_core.errors import (
     SessionExpired,
     StorageUnavailable,
 )
+from im_core.groups import GroupChat, new_group_id
 from im_core.limits import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, Limits, PresenceScope, RateLimit
 from im_core.memory import InMemoryInboxSignals, InMemoryRateLimiter
 from im_core.models import (
@@ -30,6 +31,7 @@ from im_core.models import (
     OFFLINE,
     PULL_LIMIT_DEFAULT,
     PULL_LIMIT_MAX,
+    HistoryPage,
     Inbox,
     Message,
     Presence,
@@ -79,18 +81,6 @@ def new_session_secret() -> str:
 
 
 @attrs.frozen
-class HistoryPage:
-    """Messages between two users, newest first.
-
-    ``next_before`` is the ``before`` to ask for the next (older) page, or ``None``
-    when there is nothing older in the range asked for.
-    """
-
-    messages: tuple[Message, ...]
-    next_before: int | None
-
-
-@attrs.frozen
 class UidPage:
     """A page of a player's list (contacts, blocks), sorted by uid.
 
@@ -102,7 +92,7 @@ class UidPage:
 
 
 @attrs.define
-class ChatService:
+class ChatService(GroupChat):
     """The use cases, wired to their ports.
 
     Args:
@@ -126,6 +116,9 @@ class ChatService:
             a player is seen online only by players it has among its contacts.
         max_sessions_per_uid: the most live sessions one uid holds; a login beyond
             it replaces the session whose last call is oldest.
+        new_group_id: makes the id of each new group.
+
+    The group and conversation use cases are ``GroupChat``'s (``im_core.groups``).
     """
 
     sessions: SessionStore
@@ -144,6 +137,7 @@ class ChatService:
     max_logins_in_flight: int = 64
     max_sessions_per_uid: int = attrs.field(default=MAX_SESSIONS_DEFAULT,
                                             validator=attrs.validators.ge(1))
+    new_group_id: Callable[[], str] = new_group_id
     _after_commit_failures: int = attrs.field(default=0, init=False)
     _limiter_failures: int = attrs.field(default=0, init=False)
     _limiter_paused_until: int = attrs.field(default=0, init=False)
@@ -315,7 +309,7 @@ class ChatService:
         # After the commit, so that a heartbeat racing this send cannot mark the inbox
         # empty behind it; also on a retry, so that a ring lost to an outage is redone.
         # A ring that fails delays the message by at most INBOX_HINT_TTL_MS.
-        self._after_commit("ring the recipient", self.signals.ring, message.recipient)
+        self._after_commit("ring the recipient", self.signals.ring, to)
         return message, created
 
     def history(

@@ -5,6 +5,14 @@ Each module holds one port, its contract (in the docstring) and its errors.
 
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
+from im_core.ports.groups import (
+    GroupFull,
+    GroupMailbox,
+    GroupSend,
+    NotAllowed,
+    NotAMember,
+    UnknownGroup,
+)
 from im_core.ports.limits import RateLimiter, RateLimiterUnavailable
 from im_core.ports.mailbox import (
     Blocked,
@@ -37,12 +45,17 @@ __all__ = [
     "Blocked",
     "Clock",
     "GameAuth",
+    "GroupFull",
+    "GroupMailbox",
+    "GroupSend",
     "InboxHint",
     "InboxSignals",
     "InvalidCredentials",
     "ListFull",
     "MailboxRepository",
     "MailboxUnavailable",
+    "NotAMember",
+    "NotAllowed",
     "RateLimiter",
     "RateLimiterUnavailable",
     "SessionReplaced",
@@ -51,6 +64,7 @@ __all__ = [
     "SignalsUnavailable",
     "TooManyBlocks",
     "TooManyContacts",
+    "UnknownGroup",
     "UnknownUser",
     "Waiter",
 ]
