@@ -16,6 +16,8 @@ from im_core.errors import (
     SessionExpired,
     StorageUnavailable,
 )
+from im_core.group_models import Conversation, Group, Member, Role
+from im_core.groups import ConversationsPage, MembersPage
 from im_core.limits import Limits, PresenceScope, RateLimit
 from im_core.memory import (
     InMemoryGameAuth,
@@ -26,17 +28,20 @@ from im_core.memory import (
     ManualClock,
     SystemClock,
 )
-from im_core.models import Inbox, Message, Presence, Session, SessionToken
+from im_core.models import HistoryPage, Inbox, Message, Presence, Session, SessionToken
 from im_core.ports import (
     AuthError,
     AuthUnavailable,
     Blocked,
     Clock,
     GameAuth,
+    GroupFull,
     InvalidCredentials,
     ListFull,
     MailboxRepository,
     MailboxUnavailable,
+    NotAllowed,
+    NotAMember,
     RateLimiter,
     RateLimiterUnavailable,
     SessionReplaced,
@@ -44,9 +49,10 @@ from im_core.ports import (
     SessionStoreUnavailable,
     TooManyBlocks,
     TooManyContacts,
+    UnknownGroup,
     UnknownUser,
 )
-from im_core.service import ChatService, ContactsPage, HistoryPage, UidPage
+from im_core.service import ChatService, ContactsPage, UidPage
 
 __all__ = [
     "AuthError",
@@ -57,7 +63,11 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "ContactsPage",
+    "Conversation",
+    "ConversationsPage",
     "GameAuth",
+    "Group",
+    "GroupFull",
     "HistoryPage",
     "InMemoryGameAuth",
     "InMemoryInboxSignals",
@@ -72,14 +82,19 @@ __all__ = [
     "MailboxRepository",
     "MailboxUnavailable",
     "ManualClock",
+    "Member",
+    "MembersPage",
     "Message",
     "MessageTooLong",
+    "NotAMember",
+    "NotAllowed",
     "Presence",
     "PresenceScope",
     "RateLimit",
     "RateLimited",
     "RateLimiter",
     "RateLimiterUnavailable",
+    "Role",
     "Session",
     "SessionExpired",
     "SessionReplaced",
@@ -91,5 +106,6 @@ __all__ = [
     "TooManyBlocks",
     "TooManyContacts",
     "UidPage",
+    "UnknownGroup",
     "UnknownUser",
 ]

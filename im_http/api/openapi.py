@@ -17,6 +17,7 @@ from im_core.models import (
     PULL_LIMIT_MAX,
 )
 from im_core.service import PRESENCE_MAX_UIDS
+from im_http.api import openapi_groups as groups
 
 __all__ = ["openapi_document"]
 
@@ -104,6 +105,7 @@ _LINKS = {
     "Unblock": {"operationId": "unblock",
                 "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
     "Logout": {"operationId": "logout", "parameters": _AS_LOGGED_IN},
+    **groups.group_links(_AS_LOGGED_IN),
 }
 
 
@@ -126,29 +128,15 @@ def openapi_document() -> dict[str, Any]:
                     "enum": [
                         "invalid_request", "payload_too_large", "unsupported_media_type",
                         "invalid_credentials", "session_expired", "session_replaced",
-                        "unknown_user",
-                        "client_msg_id_reused", "not_found", "method_not_allowed",
-                        "blocked", "too_many_contacts", "too_many_blocks", "rate_limited",
-                        "auth_unavailable",
+                        "unknown_user", *groups.GROUP_ERROR_CODES, "client_msg_id_reused",
+                        "not_found", "method_not_allowed", "blocked", "too_many_contacts",
+                        "too_many_blocks", "rate_limited", "auth_unavailable",
                         "storage_unavailable", "internal_error",
                     ],
                 },
             },
         },
-        "Message": {
-            "type": "object",
-            "required": ["msgid", "from", "to", "body", "sent_at", "client_msg_id"],
-            "additionalProperties": False,
-            "properties": {
-                "msgid": MSGID,
-                "from": UID,
-                "to": UID,
-                "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
-                "sent_at": {"type": "integer", "description": "ms since the epoch, UTC"},
-                "client_msg_id": {"type": ["string", "null"], "maxLength": 64},
-            },
-        },
-        "Messages": {"type": "array", "items": _ref("Message")},
+        **groups.group_schemas(),
     }
     paths: dict[str, Any] = {
         "/v1/login": {"post": {
@@ -354,6 +342,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"204": {"description": "Unblocked."}, **_errors(*_AUTHED, 404)},
             },
         },
+        **groups.group_paths(),
         "/v1/logout": {"post": {
             "operationId": "logout",
             "summary": "End the session; its token is refused afterwards.",
