@@ -38,6 +38,9 @@ _RANK = {"owner": 2, "admin": 1, "member": 0}
 
 _GID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_VISIBLE = re.compile("[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]")
+"""Anything but what JSON Schema's ``\\s`` (ECMA-262) calls a space, so that the OpenAPI
+pattern and this check agree on "not only spaces"."""
 
 
 def check_gid(value: object, field: str = "group") -> str:
@@ -51,8 +54,8 @@ def check_gid(value: object, field: str = "group") -> str:
 def check_group_name(value: object) -> str:
     """Return ``value`` if it is a group name: 1 to 64 characters, no control characters,
     not only spaces."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("name", "must be a non-empty string")
+    if not isinstance(value, str) or not _VISIBLE.search(value):
+        raise InvalidInput("name", "must be a non-empty string, not only spaces")
     if len(value) > GROUP_NAME_MAX:
         raise InvalidInput("name", f"is {len(value)} characters; at most {GROUP_NAME_MAX}")
     if _CONTROL.search(value):

@@ -204,7 +204,8 @@ def openapi_document() -> dict[str, Any]:
                 "required": ["to", "body"],
                 "properties": {
                     "to": UID,
-                    "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
+                    "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS,
+                             "pattern": "^[^\u0000]*$"},
                     "client_msg_id": {"oneOf": [
                         {"type": "string", "pattern": r"^[\x20-\x7e]{1,64}$"},
                         {"type": "null"},

@@ -15,6 +15,11 @@ GID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,32}$"}
 MSGID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 GROUP_ERROR_CODES = ["unknown_group", "not_a_member", "not_allowed", "group_full"]
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_SPACES = r"\t\n\u000b\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_NAME = {"type": "string", "minLength": 1, "maxLength": 64,
+         "pattern": rf"^[^\u0000-\u001f\u007f]*[^{_SPACES}\u0000-\u001f\u007f]"
+                    r"[^\u0000-\u001f\u007f]*$",
+         "description": "not only spaces; no control characters"}
 _CONVERSATION_ID = {"type": "string", "pattern": r"^(peer:[A-Za-z0-9_.:@-]{1,64}|"
                                                  r"group:[A-Za-z0-9_-]{1,32})$"}
 
@@ -91,7 +96,7 @@ def group_schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["id", "name", "owner", "created_at", "members", "role"],
             "properties": {
-                "id": GID, "name": {"type": "string", "minLength": 1, "maxLength": 64},
+                "id": GID, "name": _NAME,
                 "owner": UID, "created_at": {"type": "integer"},
                 "members": {"type": "integer", "minimum": 1},
                 "role": {"enum": ["owner", "admin", "member"],
@@ -122,6 +127,15 @@ def group_links(as_logged_in: dict[str, str]) -> dict[str, Any]:
     }
 
 
+_AS_CREATOR = {"header.Authorization": "$request.header.Authorization",
+               "gid": "$response.body#/id"}
+_GROUP_LINKS = {name: {"operationId": op, "parameters": _AS_CREATOR} for name, op in (
+    ("GetGroup", "getGroup"), ("Members", "listGroupMembers"),
+    ("AddMembers", "addGroupMembers"), ("Send", "sendToGroup"),
+    ("History", "groupHistory"), ("Dissolve", "dissolveGroup"))}
+"""From a group just made, as its owner: the operations a fuzzer can then reach."""
+
+
 def group_paths() -> dict[str, Any]:
     """The paths of groups and conversations."""
     history_params = [
@@ -140,10 +154,9 @@ def group_paths() -> dict[str, Any]:
             "security": _BEARER,
             "requestBody": _body({
                 "type": "object", "required": ["name"],
-                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
-                               "members": {"type": "array", "items": UID}},
+                "properties": {"name": _NAME, "members": {"type": "array", "items": UID}},
             }, {"name": "Knights", "members": ["bob", "carol"]}),
-            "responses": {"201": _json(_ref("Group"), "Made."),
+            "responses": {"201": _json(_ref("Group"), "Made.") | {"links": _GROUP_LINKS},
                           **_errors(404, 409, 413, 415, 429)},
         }},
         "/v1/groups/{gid}": {
@@ -227,7 +240,8 @@ def group_paths() -> dict[str, Any]:
                 "requestBody": _body({
                     "type": "object", "required": ["body"],
                     "properties": {
-                        "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
+                        "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS,
+                                 "pattern": "^[^\u0000]*$"},
                         "client_msg_id": client_msg_id},
                 }, {"body": "raid at 9?", "client_msg_id": "a-2"}),
                 "responses": {
