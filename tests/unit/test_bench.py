@@ -170,3 +170,19 @@ def test_the_report_carries_the_long_poll_section() -> None:
     result = _result() | {"longpoll": _longpoll()}
     table = report([result], MEMORY, None, argparse.Namespace())
     assert "#### Long-poll (max_wait 8 s, sender 100 messages/s for 10 s per set-up)" in table
+
+
+def test_the_guild_run_counts_a_message_a_member_never_got_as_lost() -> None:
+    from bench.guild import GuildRun
+
+    run = GuildRun(members=3)
+    run.sent_at = {0: 1.0, 1: 2.0}
+    run.got = {"a": {0, 1}, "b": {0}}
+    run.delivery = [0.010, 0.020, 0.030]
+    run.sends = [0.004, 0.006]
+    run.duplicates = 1
+    summary = run.summary()
+    assert (summary["messages"], summary["deliveries"], summary["lost"],
+            summary["duplicates"]) == (2, 3, 1, 1)
+    assert summary["delivery"]["p99"] == 30.0
+    assert summary["send"]["max"] == 6.0
