@@ -10,22 +10,17 @@ player or address costs no memory. The algorithm is the in-memory limiter's
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import redis
-import redis.cluster
-from redis.exceptions import NoScriptError
-
-from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
-from im_adapters.redis_cluster import check_namespace, client_from_url
+from im_adapters.redis_client import ERRORS, Script, check_namespace, connect
+from im_adapters.redis_executor import executor_for
 from im_core.ports.limits import RateLimiterUnavailable, interval_ms
 
 __all__ = ["RedisRateLimiter"]
 
 # KEYS: bucket. ARGV: now_ms, interval_ms, burst_ms (limit * interval).
 # Returns 0 (allowed, counted) or the ms to wait (refused, nothing changed).
-_HIT = """
+_HIT = Script("""
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
@@ -37,8 +32,7 @@ if after - now > burst then
 end
 redis.call('SET', KEYS[1], after, 'PX', after - now)
 return 0
-"""
-_SHA = hashlib.sha1(_HIT.encode()).hexdigest()
+""")
 
 
 class RedisRateLimiter:
@@ -53,6 +47,7 @@ class RedisRateLimiter:
     def __init__(self, client: Any, namespace: str = "im") -> None:
         self._client = client
         self._ns = check_namespace(namespace)
+        self._executor = executor_for(client)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "im", timeout: float = 1.0,
@@ -61,42 +56,31 @@ class RedisRateLimiter:
 
         Raises:
             ConfigurationError: the URL cannot name a Redis.
+            RateLimiterUnavailable: no node of the cluster answered.
         """
-        try:
-            client = client_from_url(url, timeout=timeout, max_connections=max_connections,
-                                     decode_responses=True)
-        except CLUSTER_ERRORS as error:
-            raise RateLimiterUnavailable(
-                f"the Redis Cluster did not answer: {type(error).__name__}") from error
-        return cls(client, namespace)
+        return cls(connect(url, timeout=timeout, max_connections=max_connections,
+                           unavailable=RateLimiterUnavailable, decode_responses=True),
+                   namespace)
 
     def close(self) -> None:
+        self._executor.close()
         self._client.close()
 
     def hit(self, key: str, limit: int, window_ms: int, now_ms: int) -> int:
         interval = interval_ms(limit, window_ms)
-        args = (f"{self._ns}:{{{key}}}:rl", now_ms, interval, limit * interval)
-        for attempt in (1, 2):
-            try:
-                try:
-                    reply = self._client.evalsha(_SHA, 1, *args)
-                except NoScriptError:  # Redis restarted or flushed its scripts
-                    reply = self._client.eval(_HIT, 1, *args)
-                return int(reply)
-            except redis.ConnectionError as error:
-                if attempt == 2:
-                    raise _unavailable(error) from error
-            except redis.RedisError as error:
-                raise _unavailable(error) from error
-        raise AssertionError("unreachable")  # pragma: no cover
+        command = _HIT.command([f"{self._ns}:{{{key}}}:rl"], now_ms, interval, limit * interval)
+        try:
+            return int(self._executor.run([command])[0])
+        except ERRORS as error:
+            raise _unavailable(error) from error
 
     def ping(self) -> None:
         try:
-            self._client.ping()
-        except redis.RedisError as error:
+            self._executor.ping()
+        except ERRORS as error:
             raise _unavailable(error) from error
 
 
-def _unavailable(error: redis.RedisError) -> RateLimiterUnavailable:
+def _unavailable(error: Exception) -> RateLimiterUnavailable:
     # Not the error's text: it may quote the key, hence a uid or an address.
     return RateLimiterUnavailable(f"Redis rate limiter failed: {type(error).__name__}")

@@ -23,41 +23,23 @@ than the caller's ``now_ms`` (the clock the use cases run on), so both clocks ag
 with the in-memory store. Presence is read from live sessions only: a session's
 record dies with its TTL, and nothing of it is remembered afterwards.
 
-Every call is one round trip: each is a Lua script run by ``EVALSHA`` (all loaded
-again, in the same round trip as the retried call, after a Redis restart);
-``presence`` pipelines one script call per uid.
-
-Every command goes through one executor (``_execute``) on the store's own small pool
-of redis-py connections, so there is one connection policy and one retry policy.
-It skips redis-py's command machinery (``Redis.execute_command`` and its pool's
-checkout), which costs three times the system calls' CPU on a loopback round trip,
-and relies only on connection methods redis-py has had since 5.0.
-
-On a Redis Cluster (``redis+cluster://`` URLs) the executor is redis-py's cluster
-client instead, which routes each command to the shard of its ``{uid}`` slot and
-follows the cluster when slots move; presence pipelines per shard. It is built
-without retries (``redis_cluster.cluster_from_url``); the store's own policy is the
-same as above: a connection error is tried once more, a timeout is not.
+Every call is one round trip: each is a Lua script run by ``EVALSHA``; ``presence``
+pipelines one script call per uid. Every command goes through one executor
+(``im_adapters.redis_executor``), so the store shares the connection policy, the retry
+policy and the reload of lost scripts of every Redis adapter
+(``im_adapters.redis_client``). On a Redis Cluster (``redis+cluster://`` URLs) the
+executor routes each command to the shard of its ``{uid}`` slot; presence pipelines
+per shard.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import redis
-import redis.cluster
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
-from redis.retry import Retry
-
-from im_adapters import ConfigurationError
-from im_adapters.redis_cluster import CLUSTER_SCHEME, check_namespace, cluster_from_url
-from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
+from im_adapters.redis_client import ERRORS, Script, check_namespace, connect
+from im_adapters.redis_executor import executor_for
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import MAX_SESSIONS_DEFAULT, SessionReplaced, SessionStoreUnavailable
 
@@ -70,7 +52,7 @@ __all__ = ["RedisSessionStore"]
 # max_sessions, session key prefix ("ns:{uid}:s:"), tombstone key prefix ("ns:{uid}:r:").
 # Replaces any session with the same token; trims the user's expired sessions, then
 # replaces the oldest ones beyond max_sessions - 1, so the new one makes max_sessions.
-_CREATE = """
+_CREATE = Script("""
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
@@ -87,13 +69,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
-"""
+""")
 
 # KEYS: session, zset, tombstone. ARGV: digest, cmd, now_ms, ttl_ms, exp.
 # Returns the client type; or, if the session is dead (changing nothing live), 0 when
 # it was replaced and nil otherwise. One TTL serves every session, so the session
 # touched last expires last: its expiry is the zset's.
-_TOUCH = """
+_TOUCH = Script("""
 local now = tonumber(ARGV[3])
 local s = redis.call('HMGET', KEYS[1], 'type', 'exp')
 if not s[1] or tonumber(s[2]) <= now then
@@ -109,20 +91,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return s[1]
-"""
+""")
 
 # KEYS: session, zset. ARGV: digest.
-_DELETE = """
+_DELETE = Script("""
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
-"""
+""")
 
 # KEYS: zset. ARGV: now_ms, session key prefix ("ns:{uid}:s:").
 # Returns {type, time} of the most recent live session, else nil. Read-only. The
 # session keys it reads are not declared (their digests are only known inside) but
 # share the zset's hash tag, hence its slot. The loop is bounded by max_sessions.
-_PRESENCE = """
+_PRESENCE = Script("""
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local best_type, best_time, best_raw = false, nil, nil
 for _, digest in ipairs(live) do
@@ -138,15 +120,7 @@ if best_type then
   return {best_type, best_raw}
 end
 return false
-"""
-
-_SCRIPTS = {name: (text, hashlib.sha1(text.encode()).hexdigest()) for name, text in {
-    "create": _CREATE, "touch": _TOUCH, "delete": _DELETE, "presence": _PRESENCE}.items()}
-
-_LOAD_SCRIPTS = [("SCRIPT", "LOAD", text) for text, _ in _SCRIPTS.values()]
-_SCRIPT_TEXTS = {sha: text for text, sha in _SCRIPTS.values()}
-
-_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+""")
 
 
 @contextlib.contextmanager
@@ -154,7 +128,7 @@ def _translated(action: str) -> Iterator[None]:
     """Turn any driver error into the port's error, without echoing keys."""
     try:
         yield
-    except CLUSTER_ERRORS as error:  # a RedisError, or a cluster client's own
+    except ERRORS as error:  # a RedisError, or a cluster client's own
         raise SessionStoreUnavailable(
             f"Redis session store could not {action}: {type(error).__name__}"
         ) from error
@@ -165,79 +139,14 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _Connections:
-    """A bounded stack of redis-py connections shared by every thread.
-
-    Any number of threads may use the store: a thread takes a connection for one
-    round trip and gives it back, so the pool's size bounds the sockets, not the
-    threads. Taking is a ``list.pop`` (atomic under the GIL) while one is idle, which
-    is nearly always; the lock is only for making a connection or waiting for one,
-    and a wait longer than ``wait_s`` fails as an outage instead of hanging.
-    Connections are never dropped, only disconnected: redis-py reconnects them on
-    their next command.
-    """
-
-    def __init__(self, make: Callable[[], Any], limit: int, wait_s: float | None) -> None:
-        if limit < 1:
-            raise ConfigurationError(f"the Redis pool needs at least 1 connection, not {limit}")
-        self._make = make
-        self._limit = limit
-        self._wait_s = wait_s
-        self._idle: list[Any] = []
-        self._made: list[Any] = []
-        self._changed = threading.Condition(threading.Lock())
-        self._waiting = 0
-
-    def take(self) -> Any:
-        try:
-            return self._idle.pop()
-        except IndexError:
-            return self._take_slowly()
-
-    def give_back(self, connection: Any) -> None:
-        self._idle.append(connection)
-        # A waiter counts itself (under the lock) before it looks at _idle, so either
-        # it sees this connection or this sees it waiting.
-        if self._waiting:
-            with self._changed:
-                self._changed.notify()
-
-    def disconnect_all(self) -> None:
-        with self._changed:
-            for connection in self._made:
-                connection.disconnect()
-
-    def _take_slowly(self) -> Any:
-        deadline = None if self._wait_s is None else time.monotonic() + self._wait_s
-        with self._changed:
-            self._waiting += 1
-            try:
-                while True:
-                    with contextlib.suppress(IndexError):
-                        return self._idle.pop()
-                    if len(self._made) < self._limit:
-                        connection = self._make()
-                        self._made.append(connection)
-                        return connection
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        raise redis.ConnectionError(
-                            f"all {self._limit} Redis connections stayed busy"
-                        )
-                    self._changed.wait(left)
-            finally:
-                self._waiting -= 1
-
-
 class RedisSessionStore:
     """Sessions as Redis keys with a TTL, so any server can check any token.
 
     Args:
-        client: gives the connection settings (``client.connection_pool``'s class,
-            arguments and ``max_connections``); the store opens its own connections
-            with them. The store does not configure timeouts, so build the client
-            with bounded ones (as ``from_url`` does): its ``socket_timeout`` also
-            bounds the wait for a free connection.
+        client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` with bounded
+            timeouts (``from_url`` builds one); on one Redis it gives the connection
+            settings, and the store's executor opens its own connections with them
+            (``socket_timeout`` also bounds the wait for a free connection).
         namespace: the prefix of every key, so several deployments (or test runs)
             can share one Redis.
     """
@@ -245,14 +154,7 @@ class RedisSessionStore:
     def __init__(self, client: Any, namespace: str = "im") -> None:
         self._client = client
         self._ns = check_namespace(namespace)
-        self._cluster: Any = None
-        self._connections: _Connections | None = None
-        if isinstance(client, redis.cluster.RedisCluster):
-            self._cluster = client
-        else:
-            pool = client.connection_pool
-            self._connections = _Connections(pool.make_connection, pool.max_connections,
-                                             pool.connection_kwargs.get("socket_timeout"))
+        self._executor = executor_for(client)
 
     @classmethod
     def from_url(
@@ -263,16 +165,16 @@ class RedisSessionStore:
         timeout: float = 1.0,
         max_connections: int = 64,
     ) -> RedisSessionStore:
-        """Build a store whose every wait is bounded.
+        """Build a store whose every wait is bounded (``redis_client.connect``).
 
         ``timeout`` bounds connecting, each reply, and waiting for a free connection.
-        A failed connection is retried once at once (a restarted Redis leaves dead
-        sockets behind) but a timeout is not, so a hung Redis costs one ``timeout``
-        per call, not a chain of retries.
+        A failed connection is retried once at once but a timeout is not
+        (``redis_client.RETRY``), so a hung Redis costs one ``timeout`` per call.
 
         Args:
             url: ``redis://`` or ``rediss://`` (TLS) URL with optional password and
-                db, or ``unix:///path/to/redis.sock`` (``?db=N`` for a database).
+                db, ``unix:///path/to/redis.sock`` (``?db=N`` for a database), or
+                ``redis+cluster://host:port`` (any node of a Redis Cluster).
             namespace: the prefix of every key.
             timeout: seconds allowed for each wait.
             max_connections: the most sockets this store opens; threads beyond it
@@ -280,49 +182,15 @@ class RedisSessionStore:
 
         Raises:
             ConfigurationError: the URL cannot name a Redis.
+            SessionStoreUnavailable: no node of the cluster answered.
         """
-        if url.startswith(CLUSTER_SCHEME):
-            return cls._cluster_from_url(url, namespace=namespace, timeout=timeout,
-                                         max_connections=max_connections)
-        if not url.startswith(_URL_SCHEMES):
-            raise ConfigurationError(
-                "the Redis URL must start with redis://, rediss://, unix:// "
-                "or redis+cluster://"
-            )
-        try:
-            pool = redis.ConnectionPool.from_url(
-                url,
-                max_connections=max_connections,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                # Connecting is not retried here: _execute retries once, whatever failed.
-                retry=Retry(NoBackoff(), 0),
-                decode_responses=True,
-            )
-        except ValueError as error:
-            raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
-        return cls(redis.Redis(connection_pool=pool), namespace)
-
-    @classmethod
-    def _cluster_from_url(cls, url: str, *, namespace: str, timeout: float,
-                          max_connections: int) -> RedisSessionStore:
-        """A store on a Redis Cluster: ``redis+cluster://host:port`` names any node."""
-        try:
-            client = cluster_from_url(url, socket_timeout=timeout,
-                                      socket_connect_timeout=timeout,
-                                      max_connections=max_connections, decode_responses=True)
-        except ValueError as error:
-            raise ConfigurationError(f"the Redis URL is malformed: {error}") from error
-        except CLUSTER_ERRORS as error:
-            raise SessionStoreUnavailable(
-                f"the Redis Cluster did not answer: {type(error).__name__}: {error}"
-            ) from error
-        return cls(client, namespace)
+        return cls(connect(url, timeout=timeout, max_connections=max_connections,
+                           unavailable=SessionStoreUnavailable, decode_responses=True),
+                   namespace)
 
     def close(self) -> None:
         """Close the store's sockets and the client's."""
-        if self._connections is not None:
-            self._connections.disconnect_all()
+        self._executor.close()
         self._client.close()
 
     def create(
@@ -334,7 +202,7 @@ class RedisSessionStore:
         token = session.token
         expires = session.last_seen + ttl_ms
         base = self._base(token.uid)
-        self._script("create", "create a session", self._keys(token), token.digest,
+        self._script(_CREATE, "create a session", self._keys(token), token.digest,
                      session.client_type, session.command, session.last_seen, ttl_ms, expires,
                      max_sessions, f"{base}:s:", f"{base}:r:")
 
@@ -342,7 +210,7 @@ class RedisSessionStore:
         self, token: SessionToken, command: str, now_ms: int, ttl_ms: int
     ) -> Session | None:
         _check_ttl(ttl_ms)
-        reply = self._script("touch", "touch a session", self._keys(token), token.digest,
+        reply = self._script(_TOUCH, "touch a session", self._keys(token), token.digest,
                              command, now_ms, ttl_ms, now_ms + ttl_ms)
         if reply is None:
             return None
@@ -351,118 +219,28 @@ class RedisSessionStore:
         return Session(token, _text(reply), command, now_ms)
 
     def delete(self, token: SessionToken) -> None:
-        self._script("delete", "delete a session", self._keys(token)[:2], token.digest)
+        self._script(_DELETE, "delete a session", self._keys(token)[:2], token.digest)
 
     def presence(self, uids: Iterable[str], now_ms: int) -> dict[str, Presence]:
         wanted = list(dict.fromkeys(uids))
         if not wanted:
             return {}
-        sha = _SCRIPTS["presence"][1]
-        calls = []
-        for uid in wanted:
-            base = f"{self._ns}:{{{uid}}}"
-            calls.append(("EVALSHA", sha, 1, f"{base}:z", now_ms, f"{base}:s:"))
+        calls = [_PRESENCE.command([f"{self._base(uid)}:z"], now_ms, f"{self._base(uid)}:s:")
+                 for uid in wanted]
         with _translated("read presence"):
-            replies = self._run(calls)
+            replies = self._executor.run(calls)
         return {uid: Presence(True, _text(reply[0]), int(reply[1]))
                 for uid, reply in zip(wanted, replies, strict=True) if reply}
 
     def ping(self) -> None:
         """Whether Redis answers; on a cluster, every shard (each holds some users)."""
         with _translated("ping"):
-            if self._cluster is not None:
-                self._cluster.ping(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
-            else:
-                self._run([("PING",)])
+            self._executor.ping()
 
-    def _script(self, name: str, action: str, keys: Sequence[str], *args: object) -> Any:
+    def _script(self, script: Script, action: str, keys: Sequence[str], *args: object) -> Any:
         """Run one of the store's scripts in one round trip."""
         with _translated(action):
-            return self._run([("EVALSHA", _SCRIPTS[name][1], len(keys), *keys, *args)])[0]
-
-    def _run(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
-        """``_execute`` the commands; if Redis lost the scripts, load them all and retry.
-
-        The reload and the retry share one round trip. The first error reply is
-        raised, after every reply has been read.
-        """
-        if self._cluster is not None:
-            return self._run_on_cluster(commands)
-        replies = self._execute(commands)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            # Redis restarted or flushed its scripts.
-            replies = self._execute([*_LOAD_SCRIPTS, *commands])[len(_LOAD_SCRIPTS):]
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                raise reply
-        return replies
-
-    def _run_on_cluster(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
-        """The cluster's executor: one command, or a pipeline of one round trip per shard.
-
-        As ``_execute`` does, a connection error is tried once more (a restarted shard
-        leaves dead sockets behind, and the client has meanwhile reloaded the slot
-        map), a timeout is not. A shard that lost the scripts gets the script's text
-        (``EVAL``), which also caches it there again.
-        """
-        try:
-            replies = self._send_to_cluster(commands)
-        except redis.ConnectionError:
-            replies = self._send_to_cluster(commands)
-        for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
-                _, sha, *rest = commands[i]
-                replies[i] = self._cluster.execute_command("EVAL", _SCRIPT_TEXTS[str(sha)],
-                                                           *rest)
-            elif isinstance(reply, Exception):
-                raise reply
-        return replies
-
-    def _send_to_cluster(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
-        """Every reply, an error reply as its exception; an outage raises."""
-        if len(commands) == 1:
-            return [_reply_or_error(self._cluster.execute_command, commands[0])]
-        pipe = self._cluster.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(pipe.execute(raise_on_error=False))
-
-    def _execute(self, commands: Sequence[tuple[object, ...]]) -> list[Any]:
-        """Send ``commands`` in one write and read their replies: one round trip.
-
-        The store's one connection and retry policy. Error replies are returned, not
-        raised, so that every reply is read and the connection stays in step. A
-        connection error is tried once more on a fresh socket (a restarted Redis
-        leaves dead ones behind); a timeout is not, so a hung Redis costs one timeout
-        per call. Any other failure leaves the socket closed: a reply may be unread.
-        """
-        assert self._connections is not None
-        connection = self._connections.take()
-        try:
-            if len(commands) == 1:
-                packed = connection.pack_command(*commands[0])
-            else:
-                packed = connection.pack_commands(commands)
-            for attempt in (1, 2):
-                try:
-                    connection.send_packed_command(packed, False)
-                    replies = []
-                    for _ in commands:
-                        try:
-                            replies.append(connection.read_response())
-                        except redis.ResponseError as error:  # read whole: still in step
-                            replies.append(error)
-                    return replies
-                except redis.ConnectionError:
-                    connection.disconnect()
-                    if attempt == 2:
-                        raise
-                except BaseException:
-                    connection.disconnect()
-                    raise
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            self._connections.give_back(connection)
+            return self._executor.run([script.command(keys, *args)])[0]
 
     def _base(self, uid: str) -> str:
         """The prefix of every key of ``uid``, with its hash tag."""
@@ -472,14 +250,6 @@ class RedisSessionStore:
         """The session, session-index and tombstone keys of ``token``."""
         base = self._base(token.uid)
         return f"{base}:s:{token.digest}", f"{base}:z", f"{base}:r:{token.digest}"
-
-
-def _reply_or_error(call: Callable[..., Any], command: tuple[object, ...]) -> Any:
-    """``call(*command)``'s reply, or the error reply it raised (as ``_execute`` gives)."""
-    try:
-        return call(*command)
-    except redis.ResponseError as error:
-        return error
 
 
 def _check_ttl(ttl_ms: int) -> None:

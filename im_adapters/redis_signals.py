@@ -34,8 +34,9 @@ from typing import Any
 import redis
 import redis.cluster
 
-from im_adapters.redis_cluster import ERRORS as CLUSTER_ERRORS
-from im_adapters.redis_cluster import check_namespace, client_from_url
+from im_adapters.redis_client import ERRORS as CLUSTER_ERRORS
+from im_adapters.redis_client import check_namespace, connect
+from im_adapters.redis_executor import executor_for
 from im_core.memory import InMemoryInboxSignals
 from im_core.ports.signals import InboxHint, SignalsUnavailable, Waiter
 
@@ -69,6 +70,8 @@ class RedisInboxSignals:
         check_namespace(namespace)
         self._client = client
         self._cluster = isinstance(client, redis.cluster.RedisCluster)
+        self._executor = executor_for(client)  # publishes; the subscriber is the client's
+        self._publish = "SPUBLISH" if self._cluster else "PUBLISH"
         self._channels = [f"{namespace}:ring:{{{n}}}" for n in range(CHANNELS)]
         self._node = secrets.token_hex(8)
         self._local = InMemoryInboxSignals()
@@ -89,22 +92,18 @@ class RedisInboxSignals:
         """Build the publishing pool and the subscriber's client for ``url``.
 
         ``redis://`` / ``rediss://`` / ``unix://`` name one Redis; ``redis+cluster://``
-        names one node of a Redis Cluster (the others are discovered). Retries are
-        off: a dropped subscription must be seen (it may have missed rings), not
-        quietly healed by the driver.
+        names one node of a Redis Cluster (the others are discovered). The client
+        retries nothing: a dropped subscription must be seen (it may have missed
+        rings), not quietly healed by the driver; a ring's publish is tried again
+        after a connection error, as every Redis call (``redis_client.RETRY``).
 
         Raises:
             ConfigurationError: the URL cannot name a Redis.
             SignalsUnavailable: no node of the cluster answered (a cluster client
                 learns the slot map when it is built).
         """
-        try:
-            client = client_from_url(url, timeout=timeout, max_connections=max_connections,
-                                     health_check_interval=5)
-        except CLUSTER_ERRORS as error:
-            raise SignalsUnavailable(
-                f"the Redis Cluster did not answer: {type(error).__name__}") from error
-        return cls(client, namespace)
+        return cls(connect(url, timeout=timeout, max_connections=max_connections,
+                           unavailable=SignalsUnavailable, health_check_interval=5), namespace)
 
     def start(self) -> None:
         """Start the subscriber; returns at once (``wait_connected`` waits for it)."""
@@ -123,16 +122,14 @@ class RedisInboxSignals:
         self._round_over.set()
         if self._thread is not None:
             self._thread.join(timeout=2 * self._reconnect_s + 2)
+        self._executor.close()
         self._client.close()
 
     def ring(self, uid: str) -> None:
         self._local.deliver(uid)
         channel = self._channels[zlib.crc32(uid.encode()) % CHANNELS]
         try:
-            if self._cluster:
-                self._client.spublish(channel, f"{self._node} {uid}")
-            else:
-                self._client.publish(channel, f"{self._node} {uid}")
+            self._executor.run([(self._publish, channel, f"{self._node} {uid}")])
         except CLUSTER_ERRORS as error:
             raise SignalsUnavailable(
                 f"could not publish a ring: {type(error).__name__}") from error
@@ -181,10 +178,7 @@ class RedisInboxSignals:
         """Whether rings can travel: Redis answers (every shard of a cluster, each
         carries some channels) and the subscription is up."""
         try:
-            if self._cluster:
-                self._client.ping(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
-            else:
-                self._client.ping()
+            self._executor.ping()
         except CLUSTER_ERRORS as error:
             raise SignalsUnavailable(f"Redis did not answer: {type(error).__name__}") from error
         if self._thread is not None and not self._connected.is_set():

@@ -36,9 +36,11 @@ __all__ = [
     "check_client_msg_id",
     "check_client_type",
     "check_limit",
+    "check_max_wait",
     "check_msgid",
     "check_uid",
     "check_wait",
+    "default_max_wait_ms",
 ]
 
 BODY_MAX_CHARS = 4096
@@ -135,6 +137,30 @@ def check_wait(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise InvalidInput("wait", "must be a number of seconds, 0 or more")
     return math.ceil(min(value, _WAIT_CAP_S) * 1000)
+
+
+def default_max_wait_ms(session_ttl_ms: int) -> int:
+    """The longest a heartbeat is held unless configured: four fifths of the TTL.
+
+    Below the TTL, so that a waiting player's session never lapses while it waits,
+    with a fifth of the TTL left for the answer to travel and the next call to come.
+    """
+    return session_ttl_ms * 4 // 5
+
+
+def check_max_wait(max_wait_ms: int, session_ttl_ms: int) -> int:
+    """Return ``max_wait_ms`` if a heartbeat may be held that long: 0 up to below the TTL.
+
+    The one statement of the rule; the settings (``IM_MAX_WAIT``) and ``ChatService``
+    both check it here.
+
+    Raises:
+        ValueError: the wait would outlast the session.
+    """
+    if not 0 <= max_wait_ms < session_ttl_ms:
+        raise ValueError(f"max_wait_ms must be from 0 to below the session TTL "
+                         f"({session_ttl_ms} ms), not {max_wait_ms}")
+    return max_wait_ms
 
 
 def check_limit(value: object, field: str, maximum: int) -> int:

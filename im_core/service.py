@@ -7,47 +7,44 @@ ports' own); it knows nothing of HTTP, so a Python game server can drive it dire
 
 from __future__ import annotations
 
-import bisect
-import logging
 import secrets
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import attrs
 
-from im_core.errors import (
-    ClientMsgIdReused,
-    InvalidInput,
-    RateLimited,
-    SessionExpired,
-    StorageUnavailable,
-)
+from im_core.contacts import PRESENCE_MAX_UIDS, ContactsPage, ContactsUseCases, UidPage
 from im_core.groups import GroupChat, new_group_id
-from im_core.limits import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, Limits, PresenceScope, RateLimit
+from im_core.errors import ClientMsgIdReused, InvalidInput, RateLimited, SessionExpired
+from im_core.limits import Limits, PresenceScope, RateLimit
 from im_core.memory import InMemoryInboxSignals, InMemoryRateLimiter
 from im_core.models import (
     HISTORY_LIMIT_DEFAULT,
     HISTORY_LIMIT_MAX,
-    OFFLINE,
     PULL_LIMIT_DEFAULT,
     PULL_LIMIT_MAX,
     HistoryPage,
     Inbox,
     Message,
-    Presence,
     Session,
     SessionToken,
     check_body,
     check_client_msg_id,
     check_client_type,
     check_limit,
+    check_max_wait,
     check_msgid,
     check_uid,
     check_wait,
+    default_max_wait_ms,
+)
+from im_core.policies import (
+    LIMITER_PAUSE_MS,
+    BestEffortSignals,
+    BoundedGameAuth,
+    FailOpenRateLimiter,
 )
 from im_core.ports import (
     MAX_SESSIONS_DEFAULT,
-    AuthUnavailable,
     Clock,
     GameAuth,
     MailboxRepository,
@@ -67,33 +64,20 @@ __all__ = [
     "new_session_secret",
 ]
 
-PRESENCE_MAX_UIDS = 100
-
-LIMITER_PAUSE_MS = 5_000
-"""How long the rate limits are let through after the limiter failed to answer."""
-
-log = logging.getLogger("im_core")
-
 
 def new_session_secret() -> str:
     """Return 192 random bits, URL-safe: the unguessable part of a session token."""
     return secrets.token_urlsafe(24)
 
 
-@attrs.frozen
-class UidPage:
-    """A page of a player's list (contacts, blocks), sorted by uid.
-
-    ``next_after`` is the ``after`` to ask for the next page, or ``None`` at the end.
-    """
-
-    uids: tuple[str, ...]
-    next_after: str | None
-
-
 @attrs.define
-class ChatService(GroupChat):
+class ChatService(ContactsUseCases, GroupChat):
     """The use cases, wired to their ports.
+
+    Presence, contacts and blocks are ``ContactsUseCases``' (``im_core/contacts.py``);
+    groups and the chat list are ``GroupChat``'s (``im_core/groups.py``).
+    The limiter, the game login and the rings are called through the policies of
+    ``im_core.policies``, built around the ports given here at construction.
 
     Args:
         sessions: where live sessions are kept.
@@ -117,8 +101,6 @@ class ChatService(GroupChat):
         max_sessions_per_uid: the most live sessions one uid holds; a login beyond
             it replaces the session whose last call is oldest.
         new_group_id: makes the id of each new group.
-
-    The group and conversation use cases are ``GroupChat``'s (``im_core.groups``).
     """
 
     sessions: SessionStore
@@ -129,7 +111,8 @@ class ChatService(GroupChat):
     new_secret: Callable[[], str] = new_session_secret
     signals: InboxSignals = attrs.field(factory=InMemoryInboxSignals)
     max_wait_ms: int = attrs.field(
-        default=attrs.Factory(lambda self: self.session_ttl_ms * 4 // 5, takes_self=True)
+        default=attrs.Factory(lambda self: default_max_wait_ms(self.session_ttl_ms),
+                              takes_self=True)
     )
     limiter: RateLimiter = attrs.field(factory=InMemoryRateLimiter)
     limits: Limits = attrs.field(factory=Limits)
@@ -138,20 +121,20 @@ class ChatService(GroupChat):
     max_sessions_per_uid: int = attrs.field(default=MAX_SESSIONS_DEFAULT,
                                             validator=attrs.validators.ge(1))
     new_group_id: Callable[[], str] = new_group_id
-    _after_commit_failures: int = attrs.field(default=0, init=False)
-    _limiter_failures: int = attrs.field(default=0, init=False)
-    _limiter_paused_until: int = attrs.field(default=0, init=False)
-    _failures_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
-
-    _logins: threading.BoundedSemaphore = attrs.field(init=False)
+    # The policies around the raw ports above (``im_core.policies``); the use cases
+    # call the ports through these where a policy applies.
+    _limiter: FailOpenRateLimiter = attrs.field(init=False)
+    _auth: BoundedGameAuth = attrs.field(init=False)
+    _rings: BestEffortSignals = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._logins = threading.BoundedSemaphore(self.max_logins_in_flight)
+        self._limiter = FailOpenRateLimiter(self.limiter, self.clock)
+        self._auth = BoundedGameAuth(self.auth, self.max_logins_in_flight)
+        self._rings = BestEffortSignals(self.signals)
 
     @max_wait_ms.validator
     def _check_max_wait(self, _: attrs.Attribute[int], value: int) -> None:
-        if not 0 <= value < self.session_ttl_ms:
-            raise ValueError(f"max_wait_ms must be from 0 to below the session TTL, not {value}")
+        check_max_wait(value, self.session_ttl_ms)
 
     @property
     def after_commit_failures(self) -> int:
@@ -160,12 +143,12 @@ class ChatService(GroupChat):
         Those steps (rings: wake-ups and the inbox hint) only save work or latency; when one fails
         the answer stays the committed result, and this count is how it is noticed.
         """
-        return self._after_commit_failures
+        return self._rings.failures
 
     @property
     def limiter_failures(self) -> int:
         """How many rate-limit checks could not be made (and were let through)."""
-        return self._limiter_failures
+        return self._limiter.failures
 
     def login(self, uid: object, game_token: object, client_type: object,
               address: str | None = None) -> Session:
@@ -189,12 +172,7 @@ class ChatService(GroupChat):
             self._limit("logins from one address", f"login@{address}",
                         self.limits.logins_per_address)
         self._limit("logins", f"login:{uid}", self.limits.logins)
-        if not self._logins.acquire(blocking=False):
-            raise AuthUnavailable("too many logins are waiting for the game's login service")
-        try:
-            self.auth.verify(uid, game_token)
-        finally:
-            self._logins.release()
+        self._auth.verify(uid, game_token)  # at most max_logins_in_flight wait on it
         now = self.clock.now_ms()
         self.mailbox.record_login(uid, client_type, now)
         session = Session(SessionToken(uid, self.new_secret()), client_type, "login", now)
@@ -309,7 +287,7 @@ class ChatService(GroupChat):
         # After the commit, so that a heartbeat racing this send cannot mark the inbox
         # empty behind it; also on a retry, so that a ring lost to an outage is redone.
         # A ring that fails delays the message by at most INBOX_HINT_TTL_MS.
-        self._after_commit("ring the recipient", self.signals.ring, to)
+        self._rings.ring(to, why="ring the recipient")
         return message, created
 
     def history(
@@ -332,102 +310,16 @@ class ChatService(GroupChat):
         next_before = page[-1].msgid if len(found) > limit else None
         return HistoryPage(page, next_before)
 
-    def presence(self, session: Session, uids: Sequence[object]) -> dict[str, Presence]:
-        """Tell, for each uid asked about, whether it is online now.
-
-        A uid without a live session is ``OFFLINE`` (no client type, no last call),
-        whichever session store is behind. With ``presence_scope="contacts"`` so is
-        every player that does not have the caller among its contacts.
-        """
-        if not 1 <= len(uids) <= PRESENCE_MAX_UIDS:
-            raise InvalidInput("uid", f"must be given 1 to {PRESENCE_MAX_UIDS} times")
-        wanted = list(dict.fromkeys(check_uid(uid) for uid in uids))
-        found = self._visible(session, self.sessions.presence(wanted, self.clock.now_ms()))
-        return {uid: found.get(uid, OFFLINE) for uid in wanted}
-
-    def _visible(self, session: Session, found: dict[str, Presence]) -> dict[str, Presence]:
-        """``found`` without the players the caller may not see (``presence_scope``)."""
-        if self.presence_scope == "all" or not found:
-            return found
-        others = [uid for uid in found if uid != session.uid]
-        shown = self.mailbox.listed_by(session.uid, others) if others else set()
-        return {uid: p for uid, p in found.items() if uid == session.uid or uid in shown}
-
-    def contacts(self, session: Session) -> list[tuple[str, bool]]:
-        """List all the caller's contacts, each with whether it is online now."""
-        return self._online(session, self.mailbox.contacts(session.uid))
-
-    def contacts_page(
-        self, session: Session, after: object = None, limit: object = LIST_PAGE_DEFAULT
-    ) -> ContactsPage:
-        """A page of the caller's contacts (uid order), each with whether it is online."""
-        page = _page(self.mailbox.contacts(session.uid), after, limit)
-        return ContactsPage(tuple(self._online(session, list(page.uids))), page.next_after)
-
-    def _online(self, session: Session, uids: list[str]) -> list[tuple[str, bool]]:
-        if not uids:
-            return []
-        found = self._visible(session, self.sessions.presence(uids, self.clock.now_ms()))
-        return [(uid, uid in found and found[uid].online) for uid in uids]
-
-    def add_contact(self, session: Session, contact: object) -> None:
-        """Add a known user to the caller's contacts (again is fine).
-
-        Raises:
-            TooManyContacts: the list is full (``limits.max_contacts``).
-        """
-        self.mailbox.add_contact(session.uid, check_uid(contact), self.limits.max_contacts)
-
-    def remove_contact(self, session: Session, contact: object) -> None:
-        """Remove a user from the caller's contacts (absent is fine, unknown is not)."""
-        contact = check_uid(contact)
-        if not self.mailbox.known_users([contact]):
-            raise UnknownUser(contact)
-        self.mailbox.remove_contact(session.uid, contact)
-
-    def blocks(self, session: Session, after: object = None,
-               limit: object = LIST_PAGE_DEFAULT) -> UidPage:
-        """A page of the players the caller takes no messages from, in uid order."""
-        return _page(self.mailbox.blocks(session.uid), after, limit)
-
-    def block(self, session: Session, uid: object) -> None:
-        """Refuse every message from ``uid`` from now on (again is fine).
-
-        Raises:
-            UnknownUser: ``uid`` never logged in.
-            TooManyBlocks: the list is full (``limits.max_blocks``).
-        """
-        self.mailbox.block(session.uid, check_uid(uid), self.limits.max_blocks)
-
-    def unblock(self, session: Session, uid: object) -> None:
-        """Take messages from ``uid`` again (not blocked is fine, unknown is not)."""
-        uid = check_uid(uid)
-        if not self.mailbox.known_users([uid]):
-            raise UnknownUser(uid)
-        self.mailbox.unblock(session.uid, uid)
-
     def _limit(self, what: str, key: str, rate: RateLimit | None) -> None:
         """Count one action against ``rate``; raise ``RateLimited`` if it is over.
 
-        A limiter that cannot answer lets the action through, logged and counted
-        (``limiter_failures``): an outage of the limiter must not stop the chat, and
-        the stores behind the action answer for themselves. After a failure the
-        limiter is not asked for ``LIMITER_PAUSE_MS``, so that a hung limiter costs
-        its timeout once, not on every call (a login asks it twice).
+        The limiter is asked through ``FailOpenRateLimiter`` (``im_core.policies``):
+        one that cannot answer lets the action through, logged and counted.
         """
         if rate is None:
             return
-        now = self.clock.now_ms()
-        if now < self._limiter_paused_until:
-            return
-        try:
-            wait_ms = self.limiter.hit(key, rate.count, rate.window_ms, now)
-        except StorageUnavailable as error:
-            with self._failures_lock:
-                self._limiter_failures += 1
-                self._limiter_paused_until = self.clock.now_ms() + LIMITER_PAUSE_MS
-            log.warning("could not check the %s limit (let through): %s", what, error)
-            return
+        wait_ms = self._limiter.hit(key, rate.count, rate.window_ms, self.clock.now_ms(),
+                                    what=what)
         if wait_ms > 0:
             raise RateLimited(what, wait_ms)
 
@@ -438,21 +330,12 @@ class ChatService(GroupChat):
         ``SessionExpired``) now rather than at the end of their wait.
         """
         self.sessions.delete(session.token)
-        self._after_commit("ring the player's waiting requests", self.signals.ring,
-                           session.uid)
+        self._rings.ring(session.uid, why="ring the player's waiting requests")
 
     def _after_commit(self, what: str, step: Callable[..., None], *args: object) -> None:
-        """Run a best-effort ``step`` that follows a commit: log and count its failure.
-
-        The commit is the answer's truth; a hint that could not be written costs a
-        query or a bounded delay later, never a message, so it must not become an error.
-        """
-        try:
-            step(*args)
-        except StorageUnavailable as error:
-            with self._failures_lock:
-                self._after_commit_failures += 1
-            log.warning("after a commit, could not %s (answered anyway): %s", what, error)
+        """Run a best-effort ``step`` that follows a commit: log and count its failure
+        (``BestEffort`` in ``im_core.policies``)."""
+        self._rings.steps.run(what, step, *args)
 
     def check_ready(self) -> None:
         """Raise the port's error if any port cannot serve now."""
@@ -460,23 +343,3 @@ class ChatService(GroupChat):
         self.signals.ping()
         self.mailbox.ping()
         self.auth.ping()
-
-
-@attrs.frozen
-class ContactsPage:
-    """A page of contacts in uid order, each ``(uid, online)``; see ``UidPage``."""
-
-    contacts: tuple[tuple[str, bool], ...]
-    next_after: str | None
-
-
-def _page(uids: list[str], after: object, limit: object) -> UidPage:
-    """The uids of a sorted list after ``after``, at most ``limit`` of them.
-
-    The lists are bounded (``Limits``), so a page is cut here rather than in the
-    store, where collations order uids differently from one database to the next.
-    """
-    start = 0 if after is None else bisect.bisect_right(uids, check_uid(after, "after"))
-    count = check_limit(limit, "limit", LIST_PAGE_MAX)
-    page = tuple(uids[start : start + count])
-    return UidPage(page, page[-1] if start + count < len(uids) else None)

@@ -8,7 +8,9 @@ each other's data. An unreachable service skips its tests with the reason, unles
 ``IM_REQUIRE_SERVICES=1`` (set by ``.ci/run``): then it fails them.
 
 A Redis Cluster is not a service of the machine: the run starts its own, three
-masters of ``redis-server`` on free loopback ports (``redis_cluster_url``).
+masters of ``redis-server`` on free loopback ports (``redis_cluster_url``). So is a
+Galera cluster (``galera``, three ``mariadbd``; ``tests/galera.py``), started only by
+the tests that ask for it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from im_adapters.sql.admin import create_database, drop_database
 
 if TYPE_CHECKING:
     from im_adapters.sql import SqlMailbox
+    from tests.galera import GaleraCluster
 
 REDIS_URL = os.environ.get("IM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -83,14 +86,19 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
 class RedisCluster:
     """Three ``redis-server`` masters made into one cluster, in a directory of its own.
 
+    With ``replicas=1``, each master has a replica (six nodes), and a short
+    ``cluster-node-timeout`` makes a dead master's replica take over within seconds.
     Each node also listens on its cluster bus, port + 10000, so a port is only taken
     when both are free.
     """
 
     MASTERS = 3
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, replicas: int = 0,
+                 node_timeout_ms: int = 15000) -> None:
         self.directory = directory
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
         self.ports: list[int] = []
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -108,13 +116,13 @@ class RedisCluster:
         if server is None or cli is None:
             raise FileNotFoundError("redis-server or redis-cli is not on PATH")
         deadline = time.monotonic() + timeout_s
-        self.ports = _cluster_ports(self.MASTERS)
+        self.ports = _cluster_ports(self.MASTERS * (1 + self.replicas))
         self.processes = [self._spawn(server, port) for port in self.ports]
         for port in self.ports:
             self._wait(deadline, lambda p=port: self._cli(cli, p, "PING") == "PONG")
         create = subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             capture_output=True, text=True, timeout=max(deadline - time.monotonic(), 1))
         if create.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {create.stdout[-2000:]}"
@@ -122,6 +130,39 @@ class RedisCluster:
         for port in self.ports:
             self._wait(deadline, lambda p=port: "cluster_state:ok" in self._cli(
                 cli, p, "CLUSTER", "INFO"))
+        if self.replicas:
+            self._wait(deadline, lambda: len(self.masters()) == self.MASTERS and all(
+                "master_link_status:up" in self._cli(cli, p, "INFO", "replication")
+                for p in self.ports if p not in self.masters()))
+
+    def masters(self) -> list[int]:
+        """The ports of the nodes that are masters now (as node 0, or the first
+        node alive, sees the cluster)."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        for port, process in zip(self.ports, self.processes, strict=True):
+            if process.poll() is None:
+                lines = self._cli(cli, port, "CLUSTER", "NODES").splitlines()
+                return sorted(int(line.split()[1].split(":")[1].split("@")[0])
+                              for line in lines
+                              if "master" in line.split()[2] and "fail" not in line.split()[2])
+        return []
+
+    def replica_of(self, port: int) -> int:
+        """The index of the node that replicates master ``port``."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        lines = [line.split() for line in self._cli(cli, port, "CLUSTER", "NODES").splitlines()]
+        (master_id,) = [f[0] for f in lines if f[1].split("@")[0].endswith(f":{port}")]
+        (replica,) = [int(f[1].split(":")[1].split("@")[0]) for f in lines if f[3] == master_id]
+        return self.ports.index(replica)
+
+    def wait_ok(self, timeout_s: float = 30.0) -> None:
+        """Wait until every live node says the cluster is ok (after a failover)."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        deadline = time.monotonic() + timeout_s
+        for port, process in zip(self.ports, self.processes, strict=True):
+            if process.poll() is None:
+                self._wait(deadline, lambda p=port: "cluster_state:ok" in self._cli(
+                    cli, p, "CLUSTER", "INFO"), tolerate_dead=True)
 
     def _spawn(self, server: str, port: int) -> subprocess.Popen[bytes]:
         log = open(self.directory / f"redis-{port}.log", "ab")  # noqa: SIM115
@@ -129,6 +170,7 @@ class RedisCluster:
             return subprocess.Popen(
                 [server, "--port", str(port), "--bind", "127.0.0.1",
                  "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                 "--cluster-node-timeout", str(self.node_timeout_ms),
                  "--save", "", "--appendonly", "no", "--dir", str(self.directory),
                  "--daemonize", "no"],
                 cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
@@ -164,9 +206,10 @@ class RedisCluster:
                 process.kill()
                 process.wait(timeout=5)
 
-    def _wait(self, deadline: float, ready: Callable[[], bool]) -> None:
+    def _wait(self, deadline: float, ready: Callable[[], bool], *,
+              tolerate_dead: bool = False) -> None:
         while not ready():
-            for process in self.processes:
+            for process in [] if tolerate_dead else self.processes:
                 if process.poll() is not None:
                     raise RuntimeError(f"a cluster node exited ({process.returncode}); "
                                        f"logs in {self.directory}")
@@ -201,9 +244,11 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def start_redis_cluster(directory: Path) -> RedisCluster:
-    """A running 3-master Redis Cluster in ``directory``; skips (or fails) if it cannot."""
-    cluster = RedisCluster(directory)
+def start_redis_cluster(directory: Path, **options: Any) -> RedisCluster:
+    """A running 3-master Redis Cluster in ``directory``; skips (or fails) if it cannot.
+
+    ``options`` go to ``RedisCluster`` (``replicas=1``, ``node_timeout_ms``)."""
+    cluster = RedisCluster(directory, **options)
     try:
         cluster.start()
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
@@ -244,6 +289,29 @@ def redis_cluster_namespace(redis_cluster: RedisCluster) -> Iterator[str]:
             pass  # a node a test stopped on purpose has nothing left to clean
         finally:
             client.close()
+
+
+@pytest.fixture(scope="session")
+def galera() -> Iterator[GaleraCluster]:
+    """A 3-node MariaDB Galera cluster of this run's own, stopped at the end of the run."""
+    import tempfile
+
+    from tests.galera import GaleraCluster
+
+    # Not under tmp_path: the nodes run as ``mysql`` when the run is root's, and
+    # pytest's base directory is private to its owner.
+    directory = Path(tempfile.mkdtemp(prefix="im-galera-"))
+    cluster = GaleraCluster(directory)
+    try:
+        cluster.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        cluster.stop()
+        unreachable("a private Galera cluster", error)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _scratch_database(server_url: str, service: str) -> Iterator[str]:

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from im_adapters import ConfigurationError
+from im_adapters.urls import redacted
 
 __all__ = ["READ_ONLY", "TIMEOUT", "MissingDriver", "create_engine_from_url", "is_autocommit"]
 
@@ -142,7 +143,7 @@ def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError) as error:
-        raise ConfigurationError(f"invalid database URL: {_redacted(url)}") from error
+        raise ConfigurationError(f"invalid database URL: {redacted(url)}") from error
     backend = parsed.get_backend_name()
     if backend not in _DRIVERS:
         raise ConfigurationError(
@@ -161,11 +162,6 @@ def _missing(backend: str, extra: str | None) -> MissingDriver:
     if extra is None:
         return MissingDriver(f"this Python was built without the {backend} module")
     return MissingDriver(f"the {backend} driver is not installed: pip install 'im-server[{extra}]'")
-
-
-def _redacted(url: str) -> str:
-    scheme, sep, _ = url.partition("://")
-    return f"{scheme}://..." if sep else "(not a URL)"
 
 
 def _create_private(path: str) -> None:

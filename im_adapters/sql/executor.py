@@ -18,8 +18,10 @@ Two executors run the same compiled statements (``statements.py``):
 from __future__ import annotations
 
 import contextlib
+import random
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar, cast
 
@@ -53,10 +55,22 @@ ExecutorName = Literal["direct", "sqlalchemy"]
 EXECUTORS: tuple[ExecutorName, ...] = ("direct", "sqlalchemy")
 
 _ATTEMPTS = 3
-"""Runs of one unit when the database aborts it as a deadlock victim."""
+"""Runs of one unit when its connection is lost."""
+
+_ABORT_ATTEMPTS = 10
+"""Runs of one unit when the database aborts it whole (a deadlock victim; on Galera a
+certification conflict, which many senders to one player through several nodes make
+routinely). Bounded: past it the caller gets ``MailboxUnavailable`` (a 503), and the
+client's retry with the same ``client_msg_id`` is the next attempt."""
+
+_BACKOFF_S = 0.002
+"""The first pause before a rerun after an abort; it doubles, jittered, up to 0.1 s, so
+two transactions that keep aborting each other fall out of step."""
 
 _TRANSIENT = frozenset({"40P01", "40001", 1213})
-"""PostgreSQL deadlock / serialization failure, MySQL deadlock: rolled back, retry."""
+"""PostgreSQL deadlock / serialization failure, MySQL/MariaDB deadlock (also what
+Galera reports for a certification conflict, even at COMMIT): rolled back whole, so
+always safe to run again, even for work that is not idempotent."""
 
 
 @attrs.frozen
@@ -263,8 +277,9 @@ class Runner:
     def run(self, work: Callable[[Unit], T], policy: Policy) -> T:
         """Run ``work`` as one unit; every database failure is ``MailboxUnavailable``.
 
-        A unit the database chose as a deadlock victim was rolled back whole, so it is
-        always run again (up to three runs).
+        A unit the database aborted whole (a deadlock victim, a Galera certification
+        conflict) was rolled back, so it is always run again, after a short jittered
+        pause (up to ``_ABORT_ATTEMPTS`` runs); the whole stays within the deadline.
 
         Raises:
             Conflict: an integrity error, when ``policy.conflicts``.
@@ -285,7 +300,8 @@ class Runner:
             ) from None
 
     def _attempts(self, work: Callable[[Unit], T], policy: Policy, engine: sa.Engine) -> T:
-        for attempt in range(1, _ATTEMPTS + 1):
+        aborts = losses = 0
+        while True:
             started = False  # whether ``work`` may have reached the database
             try:
                 with (
@@ -305,13 +321,18 @@ class Runner:
                     raise Conflict from error
                 raise _unavailable(error) from error
             except sa.exc.DBAPIError as error:
-                lost = error.connection_invalidated and (policy.repeatable or not started)
-                if attempt < _ATTEMPTS and (_transient(error) or lost):
-                    continue
+                if _transient(error):
+                    aborts += 1
+                    if aborts < _ABORT_ATTEMPTS:
+                        time.sleep(random.uniform(0, min(0.1, _BACKOFF_S * 2**aborts)))
+                        continue
+                elif error.connection_invalidated and (policy.repeatable or not started):
+                    losses += 1
+                    if losses < _ATTEMPTS:
+                        continue
                 raise _unavailable(error) from error
             except sa.exc.SQLAlchemyError as error:
                 raise _unavailable(error) from error
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _DeadlineExceeded(BaseException):

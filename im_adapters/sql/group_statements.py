@@ -38,6 +38,7 @@ __all__ = [
     "MEMBERS",
     "MEMBERSHIP",
     "MOVE_GROUP",
+    "NOTE_MEMBERS",
     "READ_GROUP",
     "READ_PEER",
     "ROLE",
@@ -133,6 +134,16 @@ INBOX_MEMBERS = sa.insert(offline).from_select(
     ),
 )
 """One inbox row per member, but the sender and those who blocked it: one statement."""
+
+NOTE_MEMBERS = (
+    sa.update(users)
+    .where(users.c.uid.in_(sa.select(group_members.c.uid).where(
+        group_members.c.gid == _param("group", group_members.c.gid))))
+    .values(newest_msgid=_param("msgid", users.c.newest_msgid))
+)
+"""Write every member's row with the new msgid, as a portable private send writes its
+recipient's (``statements.NOTE_SENT``): on MariaDB Galera, where row locks are local to
+a node, that is what makes two sends to one member through two nodes conflict."""
 
 MOVE_GROUP = (sa.update(chat_groups).where(chat_groups.c.gid == _GROUP)
               .values(last_seq=_param("seq", chat_groups.c.last_seq),

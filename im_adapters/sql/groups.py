@@ -14,7 +14,9 @@ A group send is write diffusion in one transaction, on every database:
    ack stays safe (docs/architecture.md);
 5. one ``INSERT ... SELECT`` from ``group_members`` fills every inbox but the
    sender's and those of members who blocked the sender; one ``UPDATE`` moves the
-   group's sequence and last msgid, one the sender's read position.
+   group's sequence and last msgid, one the sender's read position. Off PostgreSQL
+   one more writes every member's ``users`` row (``NOTE_MEMBERS``), as the portable
+   private send writes its recipient's, for MariaDB Galera's certification.
 
 Membership changes lock the group's row first and never a ``users`` row.
 """
@@ -194,6 +196,8 @@ class SqlGroups:
                 assert inserted is not None
                 msgid = inserted[0]
             unit.execute(gsql.INBOX_MEMBERS, {"gid": gid, "msgid": msgid, "sender": sender})
+            if not self._postgres:  # Galera: see NOTE_MEMBERS
+                unit.execute(gsql.NOTE_MEMBERS, {"group": gid, "msgid": msgid})
             unit.execute(gsql.MOVE_GROUP, {"group": gid, "seq": seq, "msgid": msgid})
             unit.execute(gsql.READ_GROUP, {"group": gid, "user": sender, "seq": seq})
             message = Message(msgid, sender, None, body, sent_at, client_msg_id, gid)

@@ -13,13 +13,25 @@ and AUTO_INCREMENT let 101 commit, and be pulled and acked, before 100 commits;
 other. The same lock makes blocking atomic with sending: the send reads ``blocks``
 after taking it, so a send that starts after a block has committed is refused.
 
-The statements are built once, at import time; an instance holds only its engine.
+On MariaDB Galera a row lock holds only on its own node, so the portable send also
+writes the recipient's row (``statements.NOTE_SENT``). Two sends to one recipient
+through two nodes then write one row: the one certified second is aborted (a deadlock
+error, possibly at COMMIT; or its lock is broken by the first one's replication) and
+run again, and its rerun takes the lock after the first was applied there, so it gets
+a higher msgid. Each node commits write sets in the group's order, so id order is
+commit order again on every node. ``executor.Runner`` reruns such aborts.
+
+With a read replica (``replica.py``), history, contact-list and block-list reads may
+run there; each write records its uids' write marks, so a player reads their own
+writes (the read goes to the primary while the replica is behind them).
+
+The statements are built once, at import time; an instance holds only its engines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -42,6 +54,7 @@ from im_adapters.sql.executor import (
 )
 from im_adapters.sql.group_statements import dialog_upserts
 from im_adapters.sql.groups import SqlGroups
+from im_adapters.sql.replica import ReadReplica, WriteMarks
 from im_core.models import Inbox, Message
 from im_core.ports import (
     Blocked,
@@ -52,6 +65,8 @@ from im_core.ports import (
 )
 
 __all__ = ["SqlMailbox", "conversation_key"]
+
+T = TypeVar("T")
 
 _CHUNK = 500
 """uids per ``IN (...)``: far below every backend's bound-parameter limit."""
@@ -105,7 +120,8 @@ class SqlMailbox(SqlGroups):
     Groups and conversations are ``SqlGroups``'s (``groups.py``), on the same runner.
     """
 
-    def __init__(self, engine: sa.Engine, *, executor: ExecutorName = "direct") -> None:
+    def __init__(self, engine: sa.Engine, *, executor: ExecutorName = "direct",
+                 replica: ReadReplica | None = None) -> None:
         upserts = sql.upserts(engine.dialect.name)
         if upserts is None:
             raise ConfigurationError(f"unsupported database {engine.dialect.name!r}")
@@ -114,13 +130,48 @@ class SqlMailbox(SqlGroups):
         self._dialogs = dialog_upserts(engine.dialect.name)
         self._postgres = engine.dialect.name == "postgresql"
         self._runner = Runner(engine, executor)
+        if replica is not None and not (
+                self._postgres and replica.runner.engine.dialect.name == "postgresql"):
+            raise ConfigurationError("a read replica is supported on PostgreSQL only")
+        self._replica = replica
 
     @classmethod
     def from_url(
-        cls, url: str, *, executor: ExecutorName = "direct", **kwargs: Any
+        cls, url: str, *, executor: ExecutorName = "direct", read_url: str | None = None,
+        marks: WriteMarks | None = None, **kwargs: Any
     ) -> SqlMailbox:
-        """Build the engine (see ``create_engine_from_url`` for ``kwargs``) and wrap it."""
-        return cls(create_engine_from_url(url, autocommit=True, **kwargs), executor=executor)
+        """Build the engine (see ``create_engine_from_url`` for ``kwargs``) and wrap it.
+
+        ``read_url`` names a streaming replica of ``url`` for history and list reads;
+        ``marks`` (required with it) are the write marks every node shares. Its engine
+        waits at most a second for anything: a failing replica only sends reads to
+        the primary, so it must not spend their time budget.
+        """
+        engine = create_engine_from_url(url, autocommit=True, **kwargs)
+        replica = None
+        if read_url is not None:
+            if marks is None:
+                raise ConfigurationError("a read replica needs write marks")
+            timeout = min(float(kwargs.pop("timeout", 1.0)), 1.0)
+            read_engine = create_engine_from_url(read_url, autocommit=True, timeout=timeout,
+                                                 **kwargs)
+            replica = ReadReplica(Runner(read_engine, executor), marks)
+        return cls(engine, executor=executor, replica=replica)
+
+    @property
+    def replica(self) -> ReadReplica | None:
+        """The read replica in use, if any."""
+        return self._replica
+
+    def _read(self, uid: str, work: Callable[[Unit], T]) -> T:
+        """A read about ``uid``'s own data: on the replica when it has ``uid``'s writes."""
+        if self._replica is None:
+            return self._runner.run(work, READ)
+        return self._replica.read(uid, work, self._runner)
+
+    def _wrote(self, *uids: str) -> None:
+        if self._replica is not None:
+            self._replica.wrote(uids, self._runner)
 
     @property
     def engine(self) -> sa.Engine:
@@ -134,6 +185,8 @@ class SqlMailbox(SqlGroups):
     def close(self) -> None:
         """Close every pooled connection."""
         self._engine.dispose()
+        if self._replica is not None:
+            self._replica.close()
 
     def record_login(self, uid: str, client_type: str, at_ms: int) -> None:
         params = {"uid": uid, "first_seen": at_ms, "last_login": at_ms, "client_type": client_type}
@@ -194,6 +247,7 @@ class SqlMailbox(SqlGroups):
             assert inserted is not None
             msgid: int = inserted[0]
             unit.execute(sql.INSERT_OFFLINE, {"recipient": recipient, "msgid": msgid})
+            unit.execute(sql.NOTE_SENT, {"recipient": recipient, "msgid": msgid})
             side = {"last_seq": seq, "last_msgid": msgid}
             unit.execute(self._dialogs.mine, {"owner": sender, "peer": recipient,
                                               "read_seq": seq, **side})
@@ -208,7 +262,9 @@ class SqlMailbox(SqlGroups):
             else (in_a_transaction, SEND_TRANSACTION)
         )
         try:
-            return self._runner.run(work, policy if client_msg_id is not None else policy.once())
+            sent = self._runner.run(work, policy if client_msg_id is not None else policy.once())
+            self._wrote(sender, recipient)
+            return sent
         except Conflict as conflict:
             # Same (sender, client_msg_id) committed meanwhile by a send that did not
             # wait for our lock (to another recipient): theirs is the message.
@@ -217,6 +273,7 @@ class SqlMailbox(SqlGroups):
                     lambda unit: _messages(unit.rows(sql.FIND_SENT, params)), READ
                 )
                 if earlier:
+                    self._wrote(sender, recipient)
                     return earlier[0], False
             raise MailboxUnavailable("the message could not be stored") from conflict.__cause__
 
@@ -277,15 +334,11 @@ class SqlMailbox(SqlGroups):
             "high": _TOP if before is None else before - 1,
             "limit": limit,
         }
-        return self._runner.run(
-            lambda unit: _messages(unit.rows(sql.HISTORY, params)), READ
-        )
+        return self._read(uid, lambda unit: _messages(unit.rows(sql.HISTORY, params)))
 
     def contacts(self, uid: str) -> list[str]:
         # Sorted here, by code point: a database collation may order "Bob" after "alice".
-        found = self._runner.run(
-            lambda unit: unit.column(sql.CONTACTS, {"uid": uid}, "contact"), READ
-        )
+        found = self._read(uid, lambda unit: unit.column(sql.CONTACTS, {"uid": uid}, "contact"))
         return sorted(found)
 
     def add_contact(self, uid: str, contact: str, max_contacts: int | None = None) -> None:
@@ -294,6 +347,7 @@ class SqlMailbox(SqlGroups):
     def remove_contact(self, uid: str, contact: str) -> None:
         params = {"uid": uid, "contact": contact}
         self._runner.run(lambda unit: unit.execute(sql.REMOVE_CONTACT, params), WRITE_STATEMENT)
+        self._wrote(uid)
 
     def listed_by(self, uid: str, owners: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(owners))
@@ -307,9 +361,7 @@ class SqlMailbox(SqlGroups):
         return self._runner.run(lambda unit: unit.column(sql.LISTED_BY, params, "owner"), READ)
 
     def blocks(self, uid: str) -> list[str]:
-        found = self._runner.run(
-            lambda unit: unit.column(sql.BLOCKS, {"uid": uid}, "blocked"), READ
-        )
+        found = self._read(uid, lambda unit: unit.column(sql.BLOCKS, {"uid": uid}, "blocked"))
         return sorted(found)
 
     def block(self, uid: str, blocked: str, max_blocks: int | None = None) -> None:
@@ -318,6 +370,7 @@ class SqlMailbox(SqlGroups):
     def unblock(self, uid: str, blocked: str) -> None:
         params = {"uid": uid, "blocked": blocked}
         self._runner.run(lambda unit: unit.execute(sql.REMOVE_BLOCK, params), WRITE_STATEMENT)
+        self._wrote(uid)
 
     def _add(self, uid: str, other: str, limit: int | None, kind: str) -> None:
         """Add ``other`` to ``uid``'s contacts (``kind`` "contact") or blocks ("blocked").
@@ -346,6 +399,7 @@ class SqlMailbox(SqlGroups):
             unit.execute(insert, params)
 
         self._runner.run(work, LOCKED_TRANSACTION if limit is not None else WRITE_TRANSACTION)
+        self._wrote(uid)
 
     def ping(self) -> None:
         self._runner.run(lambda unit: unit.execute(sql.PING, {}), READ)

@@ -39,6 +39,7 @@ __all__ = [
     "LOCK_USER",
     "MARK",
     "MESSAGE_FIELDS",
+    "NOTE_SENT",
     "PAIR_SEQ",
     "PG_ACK_AND_PULL",
     "PG_SEND",
@@ -101,6 +102,18 @@ INSERT_MESSAGE = sa.insert(messages).values(
 INSERT_OFFLINE = sa.insert(offline).values(
     recipient=_param("recipient", offline.c.recipient), msgid=_param("msgid", offline.c.msgid)
 )
+NOTE_SENT = (
+    sa.update(users)
+    .where(users.c.uid == _param("recipient", users.c.uid))
+    .values(newest_msgid=_param("msgid", users.c.newest_msgid))
+)
+"""Write the recipient's row with the new msgid (always a change: msgids only grow).
+
+The portable send runs it under the recipient's lock. On MariaDB Galera, where that
+lock is local to one node, this write is what makes two sends to one recipient through
+two nodes conflict at certification, so that one of them is run again after the other
+(``SqlMailbox``'s module docstring)."""
+
 ACK = sa.delete(offline).where(
     offline.c.recipient == _UID, offline.c.msgid <= _param("through", offline.c.msgid)
 )

@@ -13,6 +13,10 @@ Choices that matter:
 - ``users.pulled_through`` is the highest msgid a pull has returned to the user (0:
   none): an ack deletes only up to it. It sits beside the inbox so that it commits,
   and survives, with it (docs/architecture.md).
+- ``users.newest_msgid`` is the newest msgid sent to the user, written by the portable
+  send (MySQL/MariaDB, SQLite) in the send's transaction. It is there to be written:
+  on MariaDB Galera row locks are local to a node, and only a write to the recipient's
+  row makes two sends to it through two nodes conflict (``mailbox.py``).
 - ``blocks`` holds ``(owner, blocked)``: ``owner`` takes no messages from
   ``blocked``. A send reads it under the recipient's lock (``mailbox.py``).
 - Groups (migration 0004): ``chat_groups`` (``groups`` is a reserved word in MySQL 8)
@@ -103,6 +107,7 @@ users = sa.Table(
     sa.Column("last_login", sa.BigInteger, nullable=False),
     sa.Column("client_type", sa.String(16), nullable=False),
     sa.Column("pulled_through", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("newest_msgid", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     **_MYSQL,
 )
 

@@ -6,14 +6,13 @@ statuses for errors live in ``im_http.api.errors``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterable
 
 import falcon
 
 from im_core import ChatService
-from im_http.api.client_address import IpNetwork
+from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
 from im_http.api.demo_ui import DemoUi
 from im_http.api.errors import install_error_handling
 from im_http.api.framing import RefuseAmbiguousLength
@@ -78,7 +77,7 @@ ROUTES: dict[str, type] = {
 }
 
 
-_LOOPBACK = (ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+_LOOPBACK = parse_networks(DEFAULT_TRUSTED_PROXIES)
 
 
 def create_app(
@@ -106,7 +105,7 @@ def create_app(
     """
     api = Api(service, heartbeat_interval, tuple(trusted_proxies))
     if metrics is None:
-        metrics = Metrics(signals=service.signals,
+        metrics = Metrics(signals=service.signals, mailbox=service.mailbox,
                           session_ttl_s=service.session_ttl_ms / 1000)
     # The observer first: its X-Request-Id is then on every answer, errors included.
     app = falcon.App(media_type=falcon.MEDIA_JSON,

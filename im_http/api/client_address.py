@@ -17,10 +17,25 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["IpNetwork", "client_address"]
+__all__ = ["DEFAULT_TRUSTED_PROXIES", "IpNetwork", "client_address", "parse_networks"]
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
+"""The peers trusted to name the client (``IM_TRUSTED_PROXIES``) unless configured: the
+loopback addresses, where nginx on the same host connects from. The one statement of
+the default; the settings and ``create_app`` parse it (``parse_networks``) and
+docs/configuration.md is checked against it."""
+
+
+def parse_networks(text: str) -> tuple[IpNetwork, ...]:
+    """Addresses or networks, comma-separated (empty: none).
+
+    Raises:
+        ValueError: a part is no address or network.
+    """
+    return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _parse(text: str) -> IpAddress | None:

@@ -1,8 +1,11 @@
 """The browser demo page (``im-server serve --demo-ui``): the API seen from a player's side.
 
 Plain HTML, CSS and JavaScript shipped in the package (``im_http/api/static``), served
-under ``/ui/``: no CDN, no build step, nothing fetched from elsewhere. It is a
-client of the public API like any other; the one thing it adds is
+under ``/ui/``: no CDN, nothing fetched from elsewhere. The page's script is built on
+the TypeScript SDK (``sdk/js``), whose compiled modules are committed in
+``static/sdk/`` and served at ``/ui/sdk/`` (CI checks the copy is the build of
+``sdk/js/src``), so a Python install needs no node. It is a client of the public API
+like any other; the one thing it adds is
 ``POST /ui/dev-token {"uid"}``, which mints a game token so that a visitor can log
 in without a terminal. That call exists only with ``--demo-ui`` *and* a server
 running on the development secret (``dev_secret``): a server with a real game
@@ -25,9 +28,10 @@ __all__ = ["DEV_TOKEN_TTL_S", "DemoUi"]
 DEV_TOKEN_TTL_S = 3600
 """How long a token minted by the page is valid: logging in is done at once."""
 
+_JS = "text/javascript; charset=utf-8"
 _FILES = {
     "": ("index.html", "text/html; charset=utf-8"),
-    "app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "app.js": ("app.js", _JS),
     "style.css": ("style.css", "text/css; charset=utf-8"),
 }
 _HEADERS = {
@@ -43,6 +47,13 @@ _HEADERS = {
 
 def _load(name: str) -> bytes:
     return resources.files("im_http.api").joinpath("static", name).read_bytes()
+
+
+def _sdk() -> dict[str, tuple[bytes, str]]:
+    """The SDK's compiled modules (``static/sdk/*.js``), which the page imports."""
+    folder = resources.files("im_http.api").joinpath("static", "sdk")
+    return {entry.name: (entry.read_bytes(), _JS) for entry in folder.iterdir()
+            if entry.name.endswith(".js")}
 
 
 @attrs.frozen
@@ -95,6 +106,7 @@ class DemoUi:
         app.add_route("/ui", _Redirect())
         app.add_route("/ui/", page)
         app.add_route("/ui/{name}", page)
+        app.add_route("/ui/sdk/{name}", _Page(_sdk()))
         if self.dev_secret is not None:
             # A literal route wins over /ui/{name}, whatever the order they were added.
             app.add_route("/ui/dev-token", _DevToken(self.dev_secret))

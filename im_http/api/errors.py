@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import attrs
 import falcon
 
 from im_core import (
@@ -31,11 +32,50 @@ from im_core import (
     UnknownUser,
 )
 
-__all__ = ["ApiError", "install_error_handling"]
+__all__ = ["ERROR_CODES", "ApiError", "ErrorCode", "install_error_handling"]
 
 log = logging.getLogger("im_http")
 
-_CODES = {
+@attrs.frozen
+class ErrorCode:
+    """One ``code`` of the API: its status and title (the case is in docs/api.md)."""
+
+    code: str
+    status: int
+    title: str
+
+
+ERROR_CODES: tuple[ErrorCode, ...] = (
+    ErrorCode("invalid_request", 400, "Invalid request"),
+    ErrorCode("payload_too_large", 413, "Message too long"),
+    ErrorCode("unsupported_media_type", 415, "Unsupported media type"),
+    ErrorCode("invalid_credentials", 401, "Invalid credentials"),
+    ErrorCode("session_expired", 401, "Session expired"),
+    ErrorCode("session_replaced", 401, "Session replaced"),
+    ErrorCode("unknown_user", 404, "Unknown user"),
+    ErrorCode("client_msg_id_reused", 409, "client_msg_id reused"),
+    ErrorCode("blocked", 403, "Blocked by the recipient"),
+    ErrorCode("too_many_contacts", 409, "Too many contacts"),
+    ErrorCode("too_many_blocks", 409, "Too many blocks"),
+    ErrorCode("unknown_group", 404, "Unknown group"),
+    ErrorCode("not_a_member", 403, "Not a member"),
+    ErrorCode("not_allowed", 403, "Not allowed by your role"),
+    ErrorCode("group_full", 409, "Group full"),
+    ErrorCode("rate_limited", 429, "Too many requests"),
+    ErrorCode("not_found", 404, "Not found"),
+    ErrorCode("method_not_allowed", 405, "Method not allowed"),
+    ErrorCode("auth_unavailable", 503, "Game login unavailable"),
+    ErrorCode("storage_unavailable", 503, "Storage unavailable"),
+    ErrorCode("internal_error", 500, "Internal server error"),
+)
+"""Every error ``code`` the API answers: the one table. The OpenAPI document's enum is
+made from it; docs/api.md's table and both SDKs' errors (Python and TypeScript) are
+checked against it by ``tests/unit/test_error_codes.py``."""
+
+_BY_CODE = {error.code: error for error in ERROR_CODES}
+
+# The code of an HTTP error Falcon raises by itself (no domain error behind it).
+_CODES = {status: _BY_CODE[code] for status, code in {
     400: "invalid_request",
     401: "session_expired",
     404: "not_found",
@@ -45,7 +85,7 @@ _CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "storage_unavailable",
-}
+}.items()}
 
 
 class ApiError(falcon.HTTPError):
@@ -57,31 +97,32 @@ class ApiError(falcon.HTTPError):
         self.api_code = code
 
 
-# (status, code, title, extra headers) for each domain error; the most specific
-# class wins, as Falcon picks the handler by the exception's MRO.
-_MAPPING: dict[type[Exception], tuple[int, str, str, dict[str, str] | None]] = {
-    InvalidInput: (400, "invalid_request", "Invalid request", None),
-    MessageTooLong: (413, "payload_too_large", "Message too long", None),
-    InvalidCredentials: (401, "invalid_credentials", "Invalid credentials", None),
-    SessionExpired: (401, "session_expired", "Session expired",
-                     {"WWW-Authenticate": "Bearer"}),
-    SessionReplaced: (401, "session_replaced", "Session replaced",
-                      {"WWW-Authenticate": "Bearer"}),
-    UnknownUser: (404, "unknown_user", "Unknown user", None),
-    ClientMsgIdReused: (409, "client_msg_id_reused", "client_msg_id reused", None),
-    Blocked: (403, "blocked", "Blocked by the recipient", None),
-    TooManyContacts: (409, "too_many_contacts", "Too many contacts", None),
-    TooManyBlocks: (409, "too_many_blocks", "Too many blocks", None),
-    UnknownGroup: (404, "unknown_group", "Unknown group", None),
-    NotAMember: (403, "not_a_member", "Not a member", None),
-    NotAllowed: (403, "not_allowed", "Not allowed by your role", None),
-    GroupFull: (409, "group_full", "Group full", None),
-    # Retry-After: the error's own wait (added in _domain_handler).
-    RateLimited: (429, "rate_limited", "Too many requests", None),
-    AuthUnavailable: (503, "auth_unavailable", "Game login unavailable",
-                      {"Retry-After": "1"}),
-    StorageUnavailable: (503, "storage_unavailable", "Storage unavailable",
-                         {"Retry-After": "1"}),
+_AUTHENTICATE = {"WWW-Authenticate": "Bearer"}
+_RETRY_SOON = {"Retry-After": "1"}
+
+# The code (and extra headers) of each domain error; the most specific class wins,
+# as Falcon picks the handler by the exception's MRO.
+_MAPPING: dict[type[Exception], tuple[ErrorCode, dict[str, str] | None]] = {
+    cls: (_BY_CODE[code], headers) for cls, code, headers in (
+        (InvalidInput, "invalid_request", None),
+        (MessageTooLong, "payload_too_large", None),
+        (InvalidCredentials, "invalid_credentials", None),
+        (SessionExpired, "session_expired", _AUTHENTICATE),
+        (SessionReplaced, "session_replaced", _AUTHENTICATE),
+        (UnknownUser, "unknown_user", None),
+        (ClientMsgIdReused, "client_msg_id_reused", None),
+        (Blocked, "blocked", None),
+        (TooManyContacts, "too_many_contacts", None),
+        (TooManyBlocks, "too_many_blocks", None),
+        (UnknownGroup, "unknown_group", None),
+        (NotAMember, "not_a_member", None),
+        (NotAllowed, "not_allowed", None),
+        (GroupFull, "group_full", None),
+        # Retry-After: the error's own wait (added in _domain_handler).
+        (RateLimited, "rate_limited", None),
+        (AuthUnavailable, "auth_unavailable", _RETRY_SOON),
+        (StorageUnavailable, "storage_unavailable", _RETRY_SOON),
+    )
 }
 
 
@@ -99,15 +140,16 @@ def _domain_handler(
 ) -> None:
     for cls in type(error).__mro__:
         if cls in _MAPPING:
-            status, code, title, headers = _MAPPING[cls]
+            found, headers = _MAPPING[cls]
             break
     else:  # pragma: no cover - only mapped classes are registered
         raise error
     if isinstance(error, RateLimited):
         headers = {"Retry-After": str(error.retry_after_s)}
-    if status == 503:
+    if found.status == 503:
         log.warning("%s %s: %s: %s", req.method, req.path, type(error).__name__, error)
-    raise ApiError(status, code, title, _description(error), headers) from error
+    raise ApiError(found.status, found.code, found.title, _description(error),
+                   headers) from error
 
 
 def _unexpected(
@@ -116,13 +158,15 @@ def _unexpected(
     if isinstance(error, falcon.HTTPError):
         raise error
     log.exception("unhandled error in %s %s", req.method, req.path)
-    raise ApiError(500, "internal_error", "Internal server error",
+    internal = _BY_CODE["internal_error"]
+    raise ApiError(internal.status, internal.code, internal.title,
                    "the server failed; the request may not have been applied")
 
 
 def _serialize(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
     status = error.status_code
-    code = getattr(error, "api_code", None) or _CODES.get(status, "error")
+    known = _CODES.get(status)
+    code = getattr(error, "api_code", None) or (known.code if known else "error")
     title = error.title or "Error"
     description = error.description
     if not description:

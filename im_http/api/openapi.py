@@ -18,6 +18,7 @@ from im_core.models import (
 )
 from im_core.service import PRESENCE_MAX_UIDS
 from im_http.api import openapi_groups as groups
+from im_http.api.errors import ERROR_CODES
 
 __all__ = ["openapi_document"]
 
@@ -125,14 +126,7 @@ def openapi_document() -> dict[str, Any]:
                 "description": {"type": "string"},
                 "code": {
                     "type": "string",
-                    "enum": [
-                        "invalid_request", "payload_too_large", "unsupported_media_type",
-                        "invalid_credentials", "session_expired", "session_replaced",
-                        "unknown_user", *groups.GROUP_ERROR_CODES, "client_msg_id_reused",
-                        "not_found", "method_not_allowed", "blocked", "too_many_contacts",
-                        "too_many_blocks", "rate_limited", "auth_unavailable",
-                        "storage_unavailable", "internal_error",
-                    ],
+                    "enum": [error.code for error in ERROR_CODES],
                 },
             },
         },

@@ -8,12 +8,11 @@ from im_core.groups import CONVERSATIONS_LIMIT_DEFAULT, CONVERSATIONS_LIMIT_MAX
 from im_core.limits import LIST_PAGE_DEFAULT, LIST_PAGE_MAX
 from im_core.models import BODY_MAX_CHARS, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX
 
-__all__ = ["GID", "GROUP_ERROR_CODES", "group_links", "group_paths", "group_schemas"]
+__all__ = ["GID", "group_links", "group_paths", "group_schemas"]
 
 UID = {"type": "string", "pattern": r"^[A-Za-z0-9_.:@-]{1,64}$"}
 GID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,32}$"}
 MSGID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
-GROUP_ERROR_CODES = ["unknown_group", "not_a_member", "not_allowed", "group_full"]
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _SPACES = r"\t\n\u000b\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _NAME = {"type": "string", "minLength": 1, "maxLength": 64,

@@ -11,30 +11,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
+from im_adapters.urls import redacted
 from im_core.errors import ConfigurationError, StorageUnavailable
-from im_http.serving.bootstrap import driver_reason, redacted
+from im_http.serving.bootstrap import driver_reason
 from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings, variable_of
 
 __all__ = ["BackendCheck", "check_backends", "effective_configuration", "masked_url"]
 
 _SECRETS = frozenset({"game_auth_jwt_secret"})
 _URLS = frozenset({"session_store_url", "database_url", "game_auth_url"})
-_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token"})
-
-
-def masked_url(url: str) -> str:
-    """``url`` with the password hidden, in the user part and in the query string."""
-    shown = redacted(url)
-    parts = urlsplit(shown)
-    if not parts.query:
-        return shown
-    query = [(key, "***" if key.lower() in _SECRET_QUERY_KEYS else value)
-             for key, value in parse_qsl(parts.query, keep_blank_values=True)]
-    return parts._replace(query=urlencode(query, safe="*/:")).geturl()
+masked_url = redacted
+"""``url`` with the password hidden, in the user part and the query string
+(``im_adapters.urls.redacted``: the one rule)."""
 
 
 def effective_configuration(

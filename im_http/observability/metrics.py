@@ -10,7 +10,8 @@ counts twice), logins.
 Sampled at each scrape (and every second in each worker when several processes
 serve): the long-polls waiting (the signals' own count of open waiters), and the
 sessions active, a per-process count of the distinct session tokens that made an
-authenticated call within the session TTL. That count needs no query, but with
+authenticated call within the session TTL; with a read replica, the history and list
+reads each database served (``im_database_reads_served``). That count needs no query, but with
 several workers a session whose calls land on two workers counts twice (keep-alive
 connections usually keep a client on one worker). The inbox rows waiting are not
 exported: counting them is a query over the whole inbox table on each scrape, and
@@ -88,10 +89,12 @@ def _waiting(signals: object) -> int:
 class Metrics:
     """This process's metrics and how to scrape them (all processes, when several)."""
 
-    def __init__(self, *, signals: object = None, session_ttl_s: float = 10.0) -> None:
+    def __init__(self, *, signals: object = None, mailbox: object = None,
+                 session_ttl_s: float = 10.0) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self._signals = signals
+        self._mailbox = mailbox
         self._multiprocess_dir = os.environ.get(MULTIPROC_VARIABLE) or None
         self._sessions = _ActiveSessions(session_ttl_s)
         self.registry = CollectorRegistry()
@@ -112,6 +115,10 @@ class Metrics:
             registry=r, multiprocess_mode="livesum")
         self.long_polls = Gauge("im_long_polls_waiting", "Heartbeats held waiting for a ring",
                                 registry=r, multiprocess_mode="livesum")
+        self.reads_served = Gauge(
+            "im_database_reads_served",
+            "History and list reads since start, by the database that served them "
+            "(with a read replica)", ["served_by"], registry=r, multiprocess_mode="livesum")
         self._stop = threading.Event()
         if self._multiprocess_dir:
             # Each worker keeps its own sampled gauges fresh, since a scrape is
@@ -146,6 +153,10 @@ class Metrics:
         """Sample the gauges that are read rather than counted."""
         self.long_polls.set(_waiting(self._signals))
         self.sessions_active.set(self._sessions.count(time.monotonic()))
+        served = getattr(getattr(self._mailbox, "replica", None), "served", None)
+        if isinstance(served, dict):
+            for where, count in served.items():
+                self.reads_served.labels(where).set(count)
 
     def _refresh_forever(self) -> None:
         while not self._stop.wait(_REFRESH_S):

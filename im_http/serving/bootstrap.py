@@ -16,11 +16,12 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
+from im_adapters.urls import redacted
 from im_core import (
     ChatService,
     GameAuth,
@@ -36,6 +37,9 @@ from im_core import (
 from im_core.errors import ConfigurationError, StorageUnavailable
 from im_core.ports import InboxSignals, SignalsUnavailable
 from im_http.serving.settings import DEFAULT_DATABASE_URL, Settings
+
+if TYPE_CHECKING:
+    from im_adapters.sql.replica import WriteMarks
 
 __all__ = [
     "Built",
@@ -55,15 +59,6 @@ _T = TypeVar("_T")
 
 class StoreUnreachable(ConnectionError):
     """A store did not answer when the server started; the message names it."""
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``: fit for a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def driver_reason(error: BaseException, url: str = "") -> str:
@@ -195,8 +190,24 @@ def _build_limiter(settings: Settings) -> RateLimiter:
 
     # A guard that lets calls through when it fails must not spend their time budget:
     # a short timeout, so a hung Redis costs a login little more than its own 503.
-    return RedisRateLimiter.from_url(url, timeout=min(settings.storage_timeout, 0.25),
+    return RedisRateLimiter.from_url(url, namespace=settings.redis_namespace,
+                                     timeout=min(settings.storage_timeout, 0.25),
                                      max_connections=_redis_connections(settings))
+
+
+def _build_write_marks(settings: Settings) -> WriteMarks | None:
+    """With a read replica, each player's last write position, where the sessions are
+    (every node must see them: a player's next call may land on another node)."""
+    if settings.database_read_url is None:
+        return None
+    from im_adapters.sql.replica import InMemoryWriteMarks, RedisWriteMarks
+
+    if settings.session_store_url == "memory://":
+        return InMemoryWriteMarks()
+    return RedisWriteMarks.from_url(settings.session_store_url,
+                                    namespace=settings.redis_namespace,
+                                    timeout=min(settings.storage_timeout, 0.5),
+                                    max_connections=_redis_connections(settings))
 
 
 def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
@@ -207,8 +218,8 @@ def _build_mailbox(settings: Settings, *, migrate: bool) -> MailboxRepository:
 
     mailbox = SqlMailbox.from_url(url, pool_size=settings.pool_size,
                                   timeout=settings.storage_timeout,
-                                  executor="sqlalchemy" if settings.sql_executor == "sqlalchemy"
-                                  else "direct")
+                                  read_url=settings.database_read_url,
+                                  marks=_build_write_marks(settings))
     # The embedded default is a file only this server uses: it may migrate itself.
     # A shared database is migrated on purpose, with `im-server migrate`.
     if migrate or url == DEFAULT_DATABASE_URL:

@@ -9,7 +9,6 @@ raises ``ConfigurationError`` with one line saying which setting and why;
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -21,6 +20,8 @@ import attrs
 
 from im_core.errors import ConfigurationError
 from im_core.limits import GROUP_MEMBERS_CAP, Limits, PresenceScope, RateLimit
+from im_core.models import check_max_wait, default_max_wait_ms
+from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -43,11 +44,11 @@ _VARIABLES = {
     "session_store_url": "IM_SESSION_STORE_URL",
     "redis_namespace": "IM_REDIS_NAMESPACE",
     "database_url": "IM_DATABASE_URL",
+    "database_read_url": "IM_DATABASE_READ_URL",
     "session_ttl": "IM_SESSION_TTL",
     "heartbeat_interval": "IM_HEARTBEAT_INTERVAL",
     "storage_timeout": "IM_STORAGE_TIMEOUT",
     "max_wait": "IM_MAX_WAIT",
-    "sql_executor": "IM_SQL_EXECUTOR",
     "game_auth_jwt_secret": "IM_GAME_AUTH_JWT_SECRET",
     "game_auth_jwt_public_key": "IM_GAME_AUTH_JWT_PUBLIC_KEY",
     "game_auth_jwt_issuer": "IM_GAME_AUTH_JWT_ISSUER",
@@ -82,7 +83,6 @@ def variable_of(field: str) -> str:
 
 _DEFAULT_LIMITS = Limits()
 _RATE = re.compile(r"([0-9]{1,7})/([0-9]{1,6}(?:\.[0-9]{1,3})?)s?")
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_dev_secret_file(environ: Mapping[str, str] | None = None) -> str:
@@ -175,8 +175,7 @@ def _networks(source: _Source, name: str, default: str) -> tuple[IpNetwork, ...]
     raw = source.raw(name)
     raw = default if raw is None else raw
     try:
-        return tuple(ipaddress.ip_network(part.strip())
-                     for part in raw.split(",") if part.strip())
+        return parse_networks(raw)
     except ValueError as error:
         raise ConfigurationError(
             f"{source.label(name)} must be addresses or networks, comma-separated: {error}"
@@ -215,11 +214,11 @@ class Settings:
     session_store_url: str = "memory://"
     redis_namespace: str = "im"
     database_url: str = DEFAULT_DATABASE_URL
+    database_read_url: str | None = None
     session_ttl: float = 10.0
     heartbeat_interval: float = 2.0
     max_wait: float | None = None
     storage_timeout: float = 2.0
-    sql_executor: str = "direct"
     game_auth_jwt_secret: str | None = attrs.field(default=None, repr=False)
     game_auth_jwt_public_key: str | None = None
     game_auth_jwt_issuer: str | None = None
@@ -239,8 +238,7 @@ class Settings:
     max_blocks: int = _DEFAULT_LIMITS.max_blocks
     group_max_members: int = _DEFAULT_LIMITS.max_group_members
     presence_scope: PresenceScope = "all"
-    trusted_proxies: tuple[IpNetwork, ...] = (
-        ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1"))
+    trusted_proxies: tuple[IpNetwork, ...] = parse_networks(DEFAULT_TRUSTED_PROXIES)
     max_sessions_per_uid: int = 8
     game_token_max_age: float = 3600.0
 
@@ -257,6 +255,11 @@ class Settings:
             raise ConfigurationError(
                 "IM_THREADS is gone (the server no longer runs a thread per request): "
                 "use IM_POOL_SIZE for database connections and IM_MAX_CONNECTIONS"
+            )
+        if env.get("IM_SQL_EXECUTOR"):
+            raise ConfigurationError(
+                "IM_SQL_EXECUTOR is gone (how statements reach PostgreSQL is the server's "
+                "own choice, no longer a setting): unset it"
             )
         values = dict(env)
         flags: dict[str, str] = {}
@@ -276,6 +279,7 @@ class Settings:
             session_store_url=src.raw("IM_SESSION_STORE_URL") or d.session_store_url,
             redis_namespace=src.raw("IM_REDIS_NAMESPACE") or d.redis_namespace,
             database_url=src.raw("IM_DATABASE_URL") or d.database_url,
+            database_read_url=_text(src, "IM_DATABASE_READ_URL"),
             session_ttl=_number(src, "IM_SESSION_TTL", d.session_ttl, low=1, high=86400),
             heartbeat_interval=_number(
                 src, "IM_HEARTBEAT_INTERVAL", d.heartbeat_interval, low=0.1, high=3600
@@ -283,9 +287,6 @@ class Settings:
             max_wait=_optional_number(src, "IM_MAX_WAIT", low=0, high=86400),
             storage_timeout=_number(
                 src, "IM_STORAGE_TIMEOUT", d.storage_timeout, low=0.05, high=60
-            ),
-            sql_executor=_choice(
-                src, "IM_SQL_EXECUTOR", d.sql_executor, ("direct", "sqlalchemy")
             ),
             game_auth_jwt_secret=_text(src, "IM_GAME_AUTH_JWT_SECRET"),
             game_auth_jwt_public_key=_text(src, "IM_GAME_AUTH_JWT_PUBLIC_KEY"),
@@ -316,7 +317,7 @@ class Settings:
             presence_scope="contacts" if _choice(
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
-            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", "127.0.0.1,::1"),
+            trusted_proxies=_networks(src, "IM_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES),
             max_sessions_per_uid=_integer(src, "IM_MAX_SESSIONS_PER_UID",
                                           d.max_sessions_per_uid, low=1, high=1000),
             game_token_max_age=_number(src, "IM_GAME_TOKEN_MAX_AGE", d.game_token_max_age,
@@ -333,11 +334,20 @@ class Settings:
                 "--workers above 1 needs shared stores: memory:// keeps sessions and "
                 "messages inside one process (use redis:// and a database URL)"
             )
-        if settings.max_wait is not None and settings.max_wait >= settings.session_ttl:
+        if settings.database_read_url is not None and not (
+                settings.database_url.startswith("postgresql")
+                and settings.database_read_url.startswith("postgresql")):
+            raise ConfigurationError(
+                "IM_DATABASE_READ_URL names a PostgreSQL streaming replica, and needs "
+                "IM_DATABASE_URL to be its PostgreSQL primary"
+            )
+        try:
+            check_max_wait(settings.max_wait_ms, round(settings.session_ttl * 1000))
+        except ValueError:
             raise ConfigurationError(
                 "IM_MAX_WAIT must be shorter than IM_SESSION_TTL, "
                 "or a waiting player's session lapses while it waits"
-            )
+            ) from None
         return settings
 
     @property
@@ -350,7 +360,8 @@ class Settings:
 
     @property
     def max_wait_ms(self) -> int:
-        """The longest a heartbeat is held: ``max_wait``, or four fifths of the TTL."""
+        """The longest a heartbeat is held: ``max_wait``, or the core's default
+        (``im_core.models.default_max_wait_ms``: four fifths of the TTL)."""
         if self.max_wait is None:
-            return round(self.session_ttl * 1000) * 4 // 5
+            return default_max_wait_ms(round(self.session_ttl * 1000))
         return round(self.max_wait * 1000)

@@ -30,6 +30,13 @@ from im_core import (
 from im_core.ports import InboxSignals
 from im_http.api.app import create_app
 from im_http.api.openapi import openapi_document
+from tests.e2e.client_harness import (  # noqa: F401 (for test_client*.py)
+    _close_clients,
+    proxy,
+    server,
+    short_lived,
+)
+from tests.e2e.nodes_harness import nodes  # noqa: F401 (the two nodes, for test_nodes*.py)
 
 DOCUMENT = openapi_document()
 TEMPLATES = [

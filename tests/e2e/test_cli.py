@@ -152,7 +152,7 @@ def test_a_token_minted_in_one_directory_logs_in_to_a_server_started_in_another(
         ({"IM_SESSION_STORE_URL": "memcached://x"}, "IM_SESSION_STORE_URL"),
         ({"IM_DATABASE_URL": "oracle://db/x"}, "oracle"),
         ({"IM_GAME_AUTH_JWT_SECRET": "short"}, "32"),
-        ({"IM_SQL_EXECUTOR": "psycopg"}, "IM_SQL_EXECUTOR"),
+        ({"IM_SQL_EXECUTOR": "sqlalchemy"}, "IM_SQL_EXECUTOR is gone"),
         ({"IM_GAME_AUTH_JWT_PUBLIC_KEY": "/nonexistent.pem"}, "nonexistent.pem"),
     ],
 )

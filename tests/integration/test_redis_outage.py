@@ -6,11 +6,7 @@ killing or freezing it disturbs nothing else.
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,73 +18,16 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from bench.processes import free_port
 from im_adapters import ConfigurationError
 from im_adapters.redis_sessions import RedisSessionStore
 from im_core.models import Presence, Session, SessionToken
 from im_core.ports import SessionStoreUnavailable
-from tests.conftest import unreachable
+from tests.private_redis import PrivateRedis
 
 pytestmark = pytest.mark.redis
 
 TTL = 60_000
 BOUND_S = 3.0
-
-
-class PrivateRedis:
-    """A ``redis-server`` of the test's own, which can be killed, frozen and revived."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unreachable("redis-server", FileNotFoundError("redis-server is not on PATH"))
-            return
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.RedisError as error:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        unreachable("the private redis-server", error)
-                    time.sleep(0.05)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def freeze(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.thaw()
-            self.kill()
 
 
 @pytest.fixture
@@ -294,9 +233,12 @@ def test_each_call_costs_one_round_trip_even_for_a_hundred_users(
 
     try:
         token, at = new_token(), now_ms()
-        # Connected, handshakes done, scripts loaded: steady state is what is counted.
-        store.create(Session(new_token("warm"), "ios", "login", at), TTL)
+        # Connected, handshakes done, every script loaded: steady state is what is counted.
+        warm = new_token("warm")
+        store.create(Session(warm, "ios", "login", at), TTL)
+        store.touch(warm, "pull", at, TTL)
         store.presence(["warm"], at)
+        store.delete(warm)
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
         costs = []
         for call in (
@@ -310,6 +252,36 @@ def test_each_call_costs_one_round_trip_even_for_a_hundred_users(
             costs.append(len(sends))
         assert costs == [1, 1, 1, 1]
     finally:
+        store.close()
+
+
+def test_scripts_redis_lost_are_sent_again_and_cost_one_round_trip_once(
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Redis of the test's own: on a shared one, another client may load the script
+    # again between the flush and the call.
+    store = RedisSessionStore.from_url(private_redis.url, namespace="scripts")
+    admin = redis.Redis.from_url(private_redis.url)
+    sends: list[None] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: redis.connection.AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        sends.append(None)
+        original(self, *args, **kwargs)
+
+    try:
+        token, at = new_token(), now_ms()
+        store.create(Session(token, "ios", "login", at), TTL)
+        admin.script_flush()  # as a restarted or failed-over Redis
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+        costs = []
+        for _ in range(2):
+            sends.clear()
+            assert store.touch(token, "pull", at + 1, TTL) is not None
+            costs.append(len(sends))
+        assert costs == [2, 1]  # NOSCRIPT, then EVAL with the text; then cached again
+    finally:
+        admin.close()
         store.close()
 
 

@@ -85,6 +85,12 @@ def test_the_retired_threads_setting_is_refused_with_what_replaces_it() -> None:
         Settings.from_env({"IM_THREADS": "8"})
 
 
+def test_the_retired_sql_executor_setting_is_refused_saying_to_unset_it() -> None:
+    with pytest.raises(ConfigurationError, match=r"IM_SQL_EXECUTOR is gone.*unset it"):
+        Settings.from_env({"IM_SQL_EXECUTOR": "direct"})
+    assert not hasattr(Settings(), "sql_executor")
+
+
 def test_the_abuse_limits_default_to_the_cores() -> None:
     from im_core import Limits
 
@@ -151,3 +157,14 @@ def test_the_built_service_and_verifier_use_the_cap_and_the_max_age(tmp_path: Pa
         built.close()
     auth, _ = build_game_auth(settings)
     assert auth._max_age_s == 600  # type: ignore[attr-defined]
+
+
+def test_a_read_replica_is_a_postgresql_replica_of_a_postgresql_primary() -> None:
+    primary, replica = "postgresql://im@a/chat", "postgresql://im@b/chat"
+    assert Settings.from_env({"IM_DATABASE_URL": primary, "IM_DATABASE_READ_URL": replica}
+                             ).database_read_url == replica
+    assert Settings.from_env({"IM_DATABASE_URL": primary}).database_read_url is None
+    for main, read in (("mysql://root@a/chat", replica), (primary, "mysql://root@b/chat"),
+                       ("sqlite:///im.sqlite3", replica)):
+        with pytest.raises(ConfigurationError, match="IM_DATABASE_READ_URL"):
+            Settings.from_env({"IM_DATABASE_URL": main, "IM_DATABASE_READ_URL": read})

@@ -6,8 +6,8 @@ before this revision have no ``seq`` and no ``dialogs`` rows: a private conversa
 enters the chat list with its next message (counted from there), and a read position
 given as an older msgid counts as the conversation's start.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
