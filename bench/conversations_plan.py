@@ -6,10 +6,10 @@ On a scratch PostgreSQL database (dropped afterwards) it makes one player with 1
 private peers and 100 groups (five messages in each conversation, through the
 mailbox, as the server writes them), adds ``--history`` more messages to other
 conversations (so that a scan of history would show) and 100,000 other players'
-conversations and 200,000 other groups (400,000 members) (so the chat-list tables are not tiny), runs
-``ANALYZE``, then prints
-``EXPLAIN (ANALYZE, BUFFERS)`` of the one statement behind the chat list, with the
-time the mailbox call takes (median of 50). docs/performance.md quotes the output.
+conversations and 200,000 other groups with 400,000 members (so the chat-list tables
+are not tiny), runs ``ANALYZE``, then prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the one
+statement behind the chat list, with the time the mailbox call takes (median of 50).
+docs/performance.md quotes the output.
 """
 
 from __future__ import annotations

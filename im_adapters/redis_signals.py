@@ -138,8 +138,8 @@ class RedisInboxSignals:
         """Ring many players (a group send): one message per channel, not per uid.
 
         The uids of one channel travel together, space-separated (a uid has no
-        space), so 500 members cost at most ``CHANNELS`` publishes, pipelined in one
-        round trip on a standalone Redis. A node older than this format would read
+        space), so 500 members cost at most ``CHANNELS`` publishes, sent in one round
+        trip (per shard on a cluster). A node older than this format would read
         such a message as one odd uid: its waiters wake at the end of their wait.
         """
         by_channel: dict[str, list[str]] = {}
@@ -150,14 +150,8 @@ class RedisInboxSignals:
         if not by_channel:
             return
         try:
-            if self._cluster:
-                for channel, group in by_channel.items():
-                    self._client.spublish(channel, f"{self._node} {' '.join(group)}")
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for channel, group in by_channel.items():
-                    pipe.publish(channel, f"{self._node} {' '.join(group)}")
-                pipe.execute()
+            self._executor.run([(self._publish, channel, f"{self._node} {' '.join(group)}")
+                                for channel, group in by_channel.items()])
         except CLUSTER_ERRORS as error:
             raise SignalsUnavailable(
                 f"could not publish rings: {type(error).__name__}") from error

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import attrs
 
 from im_core.contacts import PRESENCE_MAX_UIDS, ContactsPage, ContactsUseCases, UidPage
-from im_core.groups import GroupChat, new_group_id
 from im_core.errors import ClientMsgIdReused, InvalidInput, RateLimited, SessionExpired
+from im_core.groups import GroupChat, new_group_id
 from im_core.limits import Limits, PresenceScope, RateLimit
 from im_core.memory import InMemoryInboxSignals, InMemoryRateLimiter
 from im_core.models import (

@@ -157,7 +157,7 @@ SEQ_AT = (
     .limit(sa.literal_column("1"))
 )
 """The sequence of the conversation's last message at or below ``msgid``: one seek of
-``(conversation, msgid)``; ``NULL`` for a message stored before 0004."""
+``(conversation, msgid)``; ``NULL`` for a message stored before 0005."""
 
 READ_GROUP = (sa.update(group_members)
               .where(group_members.c.gid == _GROUP, group_members.c.uid == _USER,

@@ -19,7 +19,7 @@ Choices that matter:
   row makes two sends to it through two nodes conflict (``mailbox.py``).
 - ``blocks`` holds ``(owner, blocked)``: ``owner`` takes no messages from
   ``blocked``. A send reads it under the recipient's lock (``mailbox.py``).
-- Groups (migration 0004): ``chat_groups`` (``groups`` is a reserved word in MySQL 8)
+- Groups (migration 0005): ``chat_groups`` (``groups`` is a reserved word in MySQL 8)
   keeps each group's sequence (``last_seq``: how many messages it holds) and last
   msgid; ``group_members`` each member's role and read position (``read_seq``), with
   an index by uid for a player's chat list. A group message is one ``messages`` row
