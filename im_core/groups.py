@@ -162,10 +162,9 @@ class GroupChat:
         self.mailbox.set_role(check_gid(gid), session.uid, check_uid(uid), check_role(role))
 
     def dissolve_group(self, session: Session, gid: object) -> None:
-        """The owner ends the group; its members' waiting requests are rung (the
-        group leaves their chat list)."""
-        former = self.mailbox.dissolve(check_gid(gid), session.uid)
-        self._after_commit("ring the former members", self.signals.ring_many, former)
+        """The owner ends the group: it leaves every member's chat list, and what
+        their inboxes already hold of it stays until acknowledged."""
+        self.mailbox.dissolve(check_gid(gid), session.uid)
 
     def send_to_group(self, session: Session, gid: object, body: object,
                       client_msg_id: object = None) -> tuple[Message, bool]:
