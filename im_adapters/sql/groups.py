@@ -67,6 +67,18 @@ class SqlGroups:
 
     _runner: Runner
     _postgres: bool
+    _dialogs: gsql.DialogUpserts
+
+    def _move_dialogs(self, unit: Unit, sender: str, recipient: str, seq: int,
+                      msgid: int) -> None:
+        """A portable private send's two sides of the conversation (under both users'
+        locks): the sequence and last msgid move; the sender has read its message."""
+        side = {"last_seq": seq, "last_msgid": msgid}
+        unit.execute(self._dialogs.mine, {"owner": sender, "peer": recipient,
+                                          "read_seq": seq, **side})
+        if sender != recipient:
+            unit.execute(self._dialogs.theirs, {"owner": recipient, "peer": sender,
+                                                "read_seq": 0, **side})
 
     def create_group(self, gid: str, name: str, owner: str, members: Sequence[str],
                      max_members: int, at_ms: int) -> Group:

@@ -127,7 +127,7 @@ class SqlMailbox(SqlGroups):
             raise ConfigurationError(f"unsupported database {engine.dialect.name!r}")
         self._engine = engine
         self._upserts = upserts
-        self._dialogs = dialog_upserts(engine.dialect.name)
+        self._dialogs = dialog_upserts(engine.dialect.name)  # SqlGroups._move_dialogs
         self._postgres = engine.dialect.name == "postgresql"
         self._runner = Runner(engine, executor)
         if replica is not None and not (
@@ -248,12 +248,7 @@ class SqlMailbox(SqlGroups):
             msgid: int = inserted[0]
             unit.execute(sql.INSERT_OFFLINE, {"recipient": recipient, "msgid": msgid})
             unit.execute(sql.NOTE_SENT, {"recipient": recipient, "msgid": msgid})
-            side = {"last_seq": seq, "last_msgid": msgid}
-            unit.execute(self._dialogs.mine, {"owner": sender, "peer": recipient,
-                                              "read_seq": seq, **side})
-            if sender != recipient:
-                unit.execute(self._dialogs.theirs, {"owner": recipient, "peer": sender,
-                                                    "read_seq": 0, **side})
+            self._move_dialogs(unit, sender, recipient, seq, msgid)
             return Message(msgid, sender, recipient, body, sent_at, client_msg_id), True
 
         work, policy = (
