@@ -19,6 +19,8 @@ from im_core.errors import (
     SessionExpired,
     StorageUnavailable,
 )
+from im_core.group_models import Conversation, Group, Member, Role
+from im_core.groups import ConversationsPage, MembersPage
 from im_core.limits import Limits, PresenceScope, RateLimit
 from im_core.memory import (
     InMemoryGameAuth,
@@ -30,7 +32,7 @@ from im_core.memory import (
     ManualClock,
     SystemClock,
 )
-from im_core.models import Inbox, Message, Presence, Session, SessionToken
+from im_core.models import HistoryPage, Inbox, Message, Presence, Session, SessionToken
 from im_core.moderation import AllowAll, WordListFilter
 from im_core.pacing import HeartbeatPacing
 from im_core.ports import (
@@ -39,6 +41,7 @@ from im_core.ports import (
     Blocked,
     Clock,
     GameAuth,
+    GroupFull,
     InvalidCredentials,
     ListFull,
     MailboxRepository,
@@ -48,6 +51,8 @@ from im_core.ports import (
     Mute,
     MuteStore,
     MuteStoreUnavailable,
+    NotAllowed,
+    NotAMember,
     RateLimiter,
     RateLimiterUnavailable,
     SessionEnded,
@@ -56,10 +61,11 @@ from im_core.ports import (
     SessionStoreUnavailable,
     TooManyBlocks,
     TooManyContacts,
+    UnknownGroup,
     UnknownUser,
 )
 from im_core.server_ops import SYSTEM_UID, Delivery, SystemSend
-from im_core.service import ChatService, ContactsPage, HistoryPage, UidPage
+from im_core.service import ChatService, ContactsPage, UidPage
 
 __all__ = [
     "SYSTEM_UID",
@@ -74,8 +80,12 @@ __all__ = [
     "ConfigurationError",
     "ContactsPage",
     "ContentRejected",
+    "Conversation",
+    "ConversationsPage",
     "Delivery",
     "GameAuth",
+    "Group",
+    "GroupFull",
     "HeartbeatPacing",
     "HistoryPage",
     "InMemoryGameAuth",
@@ -92,6 +102,8 @@ __all__ = [
     "MailboxRepository",
     "MailboxUnavailable",
     "ManualClock",
+    "Member",
+    "MembersPage",
     "Message",
     "MessageFilter",
     "MessageTooLong",
@@ -100,12 +112,15 @@ __all__ = [
     "MuteStore",
     "MuteStoreUnavailable",
     "Muted",
+    "NotAMember",
+    "NotAllowed",
     "Presence",
     "PresenceScope",
     "RateLimit",
     "RateLimited",
     "RateLimiter",
     "RateLimiterUnavailable",
+    "Role",
     "Session",
     "SessionEnded",
     "SessionExpired",
@@ -119,6 +134,7 @@ __all__ = [
     "TooManyBlocks",
     "TooManyContacts",
     "UidPage",
+    "UnknownGroup",
     "UnknownUser",
     "WordListFilter",
 ]

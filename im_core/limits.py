@@ -11,6 +11,7 @@ from typing import Literal
 import attrs
 
 __all__ = [
+    "GROUP_MEMBERS_CAP",
     "LIST_PAGE_DEFAULT",
     "LIST_PAGE_MAX",
     "Limits",
@@ -20,6 +21,10 @@ __all__ = [
 
 LIST_PAGE_MAX = 500
 LIST_PAGE_DEFAULT = 100  # contacts or blocks per page when the caller names no limit
+
+GROUP_MEMBERS_CAP = 2000
+"""The highest member cap a server may set: a group send writes one inbox row per member
+in one transaction, and beyond this a send holds too many row locks for too long."""
 
 PresenceScope = Literal["all", "contacts"]
 
@@ -47,6 +52,8 @@ class Limits:
       120 per minute, so a school or carrier NAT with many players behind one
       address still gets in, while one host spraying uids does not.
     - ``max_contacts`` / ``max_blocks``: entries in one player's lists.
+    - ``max_group_members``: members of one group, the owner included (500, as
+      WeChat's groups; at most ``GROUP_MEMBERS_CAP``).
     """
 
     sends: RateLimit | None = RateLimit(20, 10_000)
@@ -54,3 +61,5 @@ class Limits:
     logins_per_address: RateLimit | None = RateLimit(120, 60_000)
     max_contacts: int = attrs.field(default=1000, validator=attrs.validators.ge(1))
     max_blocks: int = attrs.field(default=1000, validator=attrs.validators.ge(1))
+    max_group_members: int = attrs.field(default=500, validator=[
+        attrs.validators.ge(1), attrs.validators.le(GROUP_MEMBERS_CAP)])

@@ -26,6 +26,7 @@ __all__ = [
     "OFFLINE",
     "PULL_LIMIT_DEFAULT",
     "PULL_LIMIT_MAX",
+    "HistoryPage",
     "Inbox",
     "Message",
     "Presence",
@@ -172,18 +173,33 @@ def check_limit(value: object, field: str, maximum: int) -> int:
 
 @attrs.frozen
 class Message:
-    """One point-to-point message, as stored in history and in the recipient's inbox.
+    """One message, as stored in history and in each recipient's inbox.
 
+    A private message names its ``recipient`` and has no ``group``; a group message
+    names its ``group`` and has no ``recipient`` (it went to every member's inbox).
     ``msgid`` is unique and, for any one recipient, increases in the order that
     recipient must read its messages, so a cumulative ``ack`` is meaningful.
     """
 
     msgid: int
     sender: str
-    recipient: str
+    recipient: str | None
     body: str
     sent_at: int
     client_msg_id: str | None = None
+    group: str | None = None
+
+
+@attrs.frozen
+class HistoryPage:
+    """Messages of one conversation (a peer, a group), newest first.
+
+    ``next_before`` is the ``before`` to ask for the next (older) page, or ``None``
+    when there is nothing older in the range asked for.
+    """
+
+    messages: tuple[Message, ...]
+    next_before: int | None
 
 
 @attrs.frozen

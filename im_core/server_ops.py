@@ -205,14 +205,16 @@ class ServerOps:
         if mute is not None:
             raise Muted(mute.scope, mute.until, mute.reason)
 
-    def muted_retry(self, uid: str, to: str, client_msg_id: str | None) -> Message | None:
-        """``check_not_muted``, except for a retry: a message to ``to`` stored before the
-        mute (found by its ``client_msg_id``) is answered, never refused."""
+    def muted_retry(self, uid: str, to: str | None, client_msg_id: str | None,
+                    group: str | None = None) -> Message | None:
+        """``check_not_muted``, except for a retry: a message to ``to`` (or to ``group``)
+        stored before the mute (found by its ``client_msg_id``) is answered, never refused.
+        """
         try:
-            self.check_not_muted(uid)
+            self.check_not_muted(uid, GLOBAL_SCOPE if group is None else f"group:{group}")
         except Muted:
             earlier = self.mailbox.sent(uid, client_msg_id) if client_msg_id else None
-            if earlier is None or earlier.recipient != to:
+            if earlier is None or (earlier.recipient, earlier.group) != (to, group):
                 raise
             return earlier
         return None

@@ -14,6 +14,7 @@ import attrs
 
 from im_core.contacts import PRESENCE_MAX_UIDS, ContactsPage, ContactsUseCases, UidPage
 from im_core.errors import ClientMsgIdReused, InvalidInput, RateLimited, SessionExpired
+from im_core.groups import GroupChat, new_group_id
 from im_core.limits import Limits, PresenceScope, RateLimit
 from im_core.memory import InMemoryInboxSignals, InMemoryMuteStore, InMemoryRateLimiter
 from im_core.models import (
@@ -21,6 +22,7 @@ from im_core.models import (
     HISTORY_LIMIT_MAX,
     PULL_LIMIT_DEFAULT,
     PULL_LIMIT_MAX,
+    HistoryPage,
     Inbox,
     Message,
     Session,
@@ -76,24 +78,13 @@ def new_session_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-@attrs.frozen
-class HistoryPage:
-    """Messages between two users, newest first.
-
-    ``next_before`` is the ``before`` to ask for the next (older) page, or ``None``
-    when there is nothing older in the range asked for.
-    """
-
-    messages: tuple[Message, ...]
-    next_before: int | None
-
-
 @attrs.define
-class ChatService(ContactsUseCases, ServerOps):
+class ChatService(ContactsUseCases, GroupChat, ServerOps):
     """The use cases, wired to their ports.
 
     Presence, contacts and blocks are ``ContactsUseCases``' (``im_core/contacts.py``);
-    the game server's own (system messages, kicks, mutes) are ``ServerOps``'
+    groups and the chat list are ``GroupChat``'s (``im_core/groups.py``); the game
+    server's own (system messages, kicks, mutes) are ``ServerOps``'
     (``im_core/server_ops.py``).
     The limiter, the game login and the rings are called through the policies of
     ``im_core.policies``, built around the ports given here at construction.
@@ -124,6 +115,7 @@ class ChatService(ContactsUseCases, ServerOps):
         message_filter: judges every player's message body before it is stored.
         pacing: how soon each heartbeat answer asks for the next one.
         events: told of every message stored, after its commit (the webhook).
+        new_group_id: makes the id of each new group.
     """
 
     sessions: SessionStore
@@ -150,6 +142,7 @@ class ChatService(ContactsUseCases, ServerOps):
         lambda self: HeartbeatPacing.default_for(self.session_ttl_ms), takes_self=True))
     activity: Activity = attrs.field(factory=Activity)
     events: EventSink = attrs.field(factory=NoEvents)
+    new_group_id: Callable[[], str] = new_group_id
     # The policies around the raw ports above (``im_core.policies``); the use cases
     # call the ports through these where a policy applies.
     _limiter: FailOpenRateLimiter = attrs.field(init=False)
@@ -332,7 +325,7 @@ class ChatService(ContactsUseCases, ServerOps):
         # After the commit, so that a heartbeat racing this send cannot mark the inbox
         # empty behind it; also on a retry, so that a ring lost to an outage is redone.
         # A ring that fails delays the message by at most INBOX_HINT_TTL_MS.
-        self._rings.ring(message.recipient, why="ring the recipient")
+        self._rings.ring(to, why="ring the recipient")
         if created:
             self.events.message_sent(message)
         return message, created

@@ -52,6 +52,8 @@ from im_adapters.sql.executor import (
     Runner,
     Unit,
 )
+from im_adapters.sql.group_statements import dialog_upserts
+from im_adapters.sql.groups import SqlGroups
 from im_adapters.sql.replica import ReadReplica, WriteMarks
 from im_core.models import Inbox, Message
 from im_core.ports import (
@@ -78,20 +80,22 @@ def conversation_key(a: str, b: str) -> str:
     return f"{a} {b}" if a <= b else f"{b} {a}"
 
 
-_IN_ORDER = list(range(len(sql.MESSAGE_FIELDS)))
-assert tuple(a.name for a in attrs.fields(Message)) == sql.MESSAGE_FIELDS
+assert tuple(a.name for a in attrs.fields(Message)) == (*sql.MESSAGE_FIELDS[:-1], "group")
 
 
 def _messages(rows: Rows, count: int | None = None) -> list[Message]:
-    """The first ``count`` (default: all) rows as messages, columns found by name."""
+    """The first ``count`` (default: all) rows as messages, columns found by name.
+
+    A group message's ``recipient`` is stored empty and read back as ``None``.
+    """
     at = [rows.names.index(name) for name in sql.MESSAGE_FIELDS]
     picked = rows.tuples if count is None else rows.tuples[:count]
-    if at == _IN_ORDER:  # the usual case: Message's fields are the first columns
-        return [Message(*row[: len(at)]) for row in picked]
-    return [Message(*(row[i] for i in at)) for row in picked]
+    m, s, r, b, t, c, g = at
+    return [Message(row[m], row[s], row[r] or None, row[b], row[t], row[c], row[g])
+            for row in picked]
 
 
-class SqlMailbox:
+class SqlMailbox(SqlGroups):
     """The mailbox port on an SQLAlchemy engine made by ``create_engine_from_url``.
 
     The engine's settings are part of the correctness argument (READ COMMITTED on
@@ -112,6 +116,8 @@ class SqlMailbox:
     ``executor`` chooses how statements reach PostgreSQL (see ``executor.py``):
     ``"direct"`` (psycopg, server-prepared; the default) or ``"sqlalchemy"``. Both run
     the same statements; the other databases always use SQLAlchemy.
+
+    Groups and conversations are ``SqlGroups``'s (``groups.py``), on the same runner.
     """
 
     def __init__(self, engine: sa.Engine, *, executor: ExecutorName = "direct",
@@ -121,6 +127,7 @@ class SqlMailbox:
             raise ConfigurationError(f"unsupported database {engine.dialect.name!r}")
         self._engine = engine
         self._upserts = upserts
+        self._dialogs = dialog_upserts(engine.dialect.name)  # SqlGroups._move_dialogs
         self._postgres = engine.dialect.name == "postgresql"
         self._runner = Runner(engine, executor)
         if replica is not None and not (
@@ -210,6 +217,7 @@ class SqlMailbox:
             "body": body,
             "sent_at": sent_at,
             "client_msg_id": client_msg_id,
+            "group_id": None,
         }
 
         def in_one_statement(unit: Unit) -> tuple[Message, bool]:
@@ -221,22 +229,26 @@ class SqlMailbox:
             return _messages(rows)[0], bool(rows.value("created"))
 
         def in_a_transaction(unit: Unit) -> tuple[Message, bool]:
-            # The lock comes first: it orders this recipient's sends (module docstring).
-            locked = unit.rows(sql.LOCK_RECIPIENT, params)
+            # The locks come first: they order this recipient's sends and the pair's
+            # sequence (module docstring); both users, in uid order.
+            locked = unit.column(sql.LOCK_PAIR, params, "uid")
             if client_msg_id is not None:
                 earlier = _messages(unit.rows(sql.FIND_SENT, params))
                 if earlier:
                     return earlier[0], False
-            if not locked:
+            if recipient not in locked:
                 raise UnknownUser(recipient)
             if unit.rows(sql.BARRED, params):  # read under the lock, like the insert
                 raise Blocked(recipient)
+            seq = 1 + max(unit.column(sql.PAIR_SEQ, params, "last_seq"), default=0)
             # Portable path only (never the direct executor): MySQL has no RETURNING.
-            inserted = unit.connection.execute(sql.INSERT_MESSAGE, params).inserted_primary_key
+            inserted = unit.connection.execute(
+                sql.INSERT_MESSAGE, {**params, "seq": seq}).inserted_primary_key
             assert inserted is not None
             msgid: int = inserted[0]
             unit.execute(sql.INSERT_OFFLINE, {"recipient": recipient, "msgid": msgid})
             unit.execute(sql.NOTE_SENT, {"recipient": recipient, "msgid": msgid})
+            self._move_dialogs(unit, sender, recipient, seq, msgid)
             return Message(msgid, sender, recipient, body, sent_at, client_msg_id), True
 
         work, policy = (

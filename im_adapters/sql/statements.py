@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from im_adapters.sql.tables import blocks, contacts, messages, offline, users
+from im_adapters.sql.tables import blocks, contacts, dialogs, messages, offline, users
 
 __all__ = [
     "ACK",
@@ -34,11 +34,13 @@ __all__ = [
     "INSERT_OFFLINE",
     "KNOWN",
     "LISTED_BY",
+    "LOCK_PAIR",
     "LOCK_RECIPIENT",
     "LOCK_USER",
     "MARK",
     "MESSAGE_FIELDS",
     "NOTE_SENT",
+    "PAIR_SEQ",
     "PG_ACK_AND_PULL",
     "PG_SEND",
     "PING",
@@ -51,8 +53,9 @@ __all__ = [
     "upserts",
 ]
 
-MESSAGE_FIELDS = ("msgid", "sender", "recipient", "body", "sent_at", "client_msg_id")
-"""The columns every message-returning statement selects, named as ``Message``'s fields."""
+MESSAGE_FIELDS = ("msgid", "sender", "recipient", "body", "sent_at", "client_msg_id", "group_id")
+"""The columns every message-returning statement selects, in ``Message``'s field order
+(``group_id`` is its ``group``; a group message's ``recipient`` is stored empty)."""
 
 _MESSAGE_COLUMNS = tuple(messages.c[name] for name in MESSAGE_FIELDS)
 
@@ -71,6 +74,20 @@ _LIMIT = sa.bindparam("limit", type_=sa.Integer)
 LOCK_RECIPIENT = (
     sa.select(users.c.uid).where(users.c.uid == _param("recipient", users.c.uid)).with_for_update()
 )
+LOCK_PAIR = (
+    sa.select(users.c.uid)
+    .where(users.c.uid.in_([_param("sender", users.c.uid), _param("recipient", users.c.uid)]))
+    .order_by(users.c.uid)
+    .with_for_update()
+)
+"""Both users of a private send, locked in uid order (as a group send locks its members):
+the recipient's lock orders its inbox, the pair's lock hands out the conversation's
+sequence one send at a time, whichever way the message goes."""
+PAIR_SEQ = sa.select(dialogs.c.last_seq).where(
+    dialogs.c.owner == _param("sender", dialogs.c.owner),
+    dialogs.c.peer == _param("recipient", dialogs.c.peer),
+)
+"""The pair's sequence, read under ``LOCK_PAIR`` (the portable send)."""
 FIND_SENT = sa.select(*_MESSAGE_COLUMNS).where(
     messages.c.sender == _param("sender", messages.c.sender),
     messages.c.client_msg_id == _param("client_msg_id", messages.c.client_msg_id),
@@ -191,34 +208,62 @@ def _pg_send() -> sa.CompoundSelect[Any]:
     No row: the recipient is unknown. One row of nulls (``created`` null): the
     recipient has blocked the sender, and nothing was stored.
 
-    The INSERT reads its row from the locked ``target``, so the msgid is allocated after
-    the recipient's lock is held, as in the portable path. ``earlier`` uses the
-    statement's snapshot, taken before the lock wait: a racing retry that committed
-    meanwhile makes the INSERT hit the unique constraint, and the caller re-reads (the
-    same backstop as the portable path).
+    ``target`` locks both users in uid order, and ``go`` counts it whole, so both
+    locks are held before anything is written. ``bump`` then moves the sender's side
+    of the conversation on with an upsert, which sees the latest row (not the
+    statement's snapshot, taken before the lock wait): its new ``last_seq`` is the
+    message's ``seq``, and it draws the msgid from the identity's sequence, after
+    the locks. ``stored`` inserts the history row with that msgid, ``theirs`` moves
+    the recipient's side, ``inboxed`` fills the inbox. ``earlier`` uses the
+    snapshot: a racing retry that committed meanwhile makes the INSERT hit the
+    unique constraint, and the caller re-reads (as on the portable path).
     """
-    target = LOCK_RECIPIENT.cte("target")
+    target = LOCK_PAIR.cte("target")
     earlier = FIND_SENT.cte("earlier")
     barred = BARRED.cte("barred")
+    sender, recipient = _param("sender", users.c.uid), _param("recipient", users.c.uid)
+    go = sa.select(sa.literal_column("1").label("go")).where(
+        sa.exists(sa.select(target.c.uid).where(target.c.uid == recipient)),
+        sa.select(sa.func.count()).select_from(target).scalar_subquery()
+        > sa.literal_column("0"),
+        ~sa.exists(earlier.select()), ~sa.exists(barred.select()),
+    ).cte("go")
+    msgid = sa.func.nextval(sa.func.pg_get_serial_sequence(
+        sa.literal_column("'messages'"), sa.literal_column("'msgid'")))
+    one: sa.ColumnElement[Any] = sa.literal_column("1")
+    upsert = postgresql.insert(dialogs).from_select(
+        ["owner", "peer", "last_seq", "read_seq", "last_msgid"],
+        sa.select(sender, recipient, one, one, msgid).select_from(go))
+    bump = upsert.on_conflict_do_update(
+        index_elements=[dialogs.c.owner, dialogs.c.peer],
+        set_={"last_seq": dialogs.c.last_seq + one, "read_seq": dialogs.c.last_seq + one,
+              "last_msgid": upsert.excluded.last_msgid},
+    ).returning(dialogs.c.last_seq, dialogs.c.last_msgid).cte("bump")
     values = {
+        "msgid": bump.c.last_msgid,
         "conversation": _param("conversation", messages.c.conversation),
-        "sender": _param("sender", messages.c.sender),
-        "recipient": target.c.uid,
+        "sender": sender,
+        "recipient": recipient,
         "body": _param("body", messages.c.body),
         "sent_at": _param("sent_at", messages.c.sent_at),
         "client_msg_id": _param("client_msg_id", messages.c.client_msg_id),
+        "seq": bump.c.last_seq,
     }
     stored = (
         sa.insert(messages)
-        .from_select(
-            list(values),
-            sa.select(*(v.label(k) for k, v in values.items())).where(
-                ~sa.exists(earlier.select()), ~sa.exists(barred.select())
-            ),
-        )
-        .returning(*_MESSAGE_COLUMNS)
+        .from_select(list(values), sa.select(*(v.label(k) for k, v in values.items())))
+        .returning(*_MESSAGE_COLUMNS, messages.c.seq)
         .cte("stored")
     )
+    other = postgresql.insert(dialogs).from_select(
+        ["owner", "peer", "last_seq", "read_seq", "last_msgid"],
+        sa.select(stored.c.recipient, stored.c.sender, stored.c.seq,
+                  sa.literal_column("0"), stored.c.msgid)
+        .where(stored.c.sender != stored.c.recipient))
+    theirs = other.on_conflict_do_update(
+        index_elements=[dialogs.c.owner, dialogs.c.peer],
+        set_={"last_seq": other.excluded.last_seq, "last_msgid": other.excluded.last_msgid},
+    ).cte("theirs")
     inboxed = (
         sa.insert(offline)
         .from_select(["recipient", "msgid"], sa.select(stored.c.recipient, stored.c.msgid))
@@ -229,7 +274,7 @@ def _pg_send() -> sa.CompoundSelect[Any]:
         sa.select(*(earlier.c[f] for f in MESSAGE_FIELDS), sa.false().label("created")),
         sa.select(*(sa.null().label(f) for f in MESSAGE_FIELDS), sa.null().label("created"))
         .where(sa.exists(barred.select()), ~sa.exists(earlier.select())),
-    ).add_cte(inboxed)
+    ).add_cte(inboxed, theirs)
 
 
 def _pg_ack_and_pull() -> sa.Select[Any]:

@@ -19,6 +19,16 @@ Choices that matter:
   row makes two sends to it through two nodes conflict (``mailbox.py``).
 - ``blocks`` holds ``(owner, blocked)``: ``owner`` takes no messages from
   ``blocked``. A send reads it under the recipient's lock (``mailbox.py``).
+- Groups (migration 0005): ``chat_groups`` (``groups`` is a reserved word in MySQL 8)
+  keeps each group's sequence (``last_seq``: how many messages it holds) and last
+  msgid; ``group_members`` each member's role and read position (``read_seq``), with
+  an index by uid for a player's chat list. A group message is one ``messages`` row
+  (``group_id`` set, ``recipient`` empty, ``conversation`` ``"#" + gid``, so a group's
+  history is a range scan of the same index) and one ``offline`` row per member.
+- ``dialogs`` is a player's side of a private conversation: its sequence, last msgid
+  and read position; a private send moves both sides. ``messages.seq`` is a message's
+  place in its conversation, so a read position given as a msgid becomes a sequence
+  by one index seek. Unread is ``last_seq - read_seq``: no count of history.
 - On MySQL/MariaDB every table is ``utf8mb4`` with the binary collation
   ``utf8mb4_bin``: the default collations compare case-insensitively (``"Bob" ==
   "bob"``), which would merge distinct users, and ``utf8`` (3-byte) cannot store emoji.
@@ -42,10 +52,14 @@ from sqlalchemy.dialects import mysql
 
 __all__ = [
     "CONVERSATION_LENGTH",
+    "GID_LENGTH",
     "UID_LENGTH",
     "ClientMsgId",
     "blocks",
+    "chat_groups",
     "contacts",
+    "dialogs",
+    "group_members",
     "messages",
     "metadata",
     "mutes",
@@ -54,6 +68,7 @@ __all__ = [
 ]
 
 UID_LENGTH = 64
+GID_LENGTH = 32
 CONVERSATION_LENGTH = 2 * UID_LENGTH + 2
 
 metadata = sa.MetaData()
@@ -126,6 +141,8 @@ messages = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("sent_at", sa.BigInteger, nullable=False),
     sa.Column("client_msg_id", ClientMsgId(), nullable=True),
+    sa.Column("group_id", sa.String(GID_LENGTH), nullable=True),
+    sa.Column("seq", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("sender", "client_msg_id", name="uq_messages_sender_client_msg_id"),
     sa.Index("ix_messages_conversation_msgid", "conversation", "msgid"),
     sa.Index("ix_messages_sent_at", "sent_at"),
@@ -154,5 +171,40 @@ mutes = sa.Table(
     sa.Column("reason", sa.String(REASON_LENGTH), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_mutes_until", "until"),
+    **_MYSQL,
+)
+
+chat_groups = sa.Table(
+    "chat_groups",
+    metadata,
+    sa.Column("gid", sa.String(GID_LENGTH), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(UID_LENGTH), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_msgid", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    **_MYSQL,
+)
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column("gid", sa.String(GID_LENGTH), primary_key=True),
+    sa.Column("uid", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("joined_at", sa.BigInteger, nullable=False),
+    sa.Column("read_seq", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Index("ix_group_members_uid", "uid"),
+    **_MYSQL,
+)
+
+dialogs = sa.Table(
+    "dialogs",
+    metadata,
+    sa.Column("owner", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("peer", sa.String(UID_LENGTH), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_msgid", sa.BigInteger, nullable=False),
+    sa.Column("read_seq", sa.BigInteger, nullable=False),
     **_MYSQL,
 )

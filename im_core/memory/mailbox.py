@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from im_core.memory.groups import InMemoryGroups
 from im_core.models import Inbox, Message
 from im_core.ports import (
     Blocked,
@@ -30,11 +31,12 @@ class _User:
     blocks: dict[str, None] = attrs.Factory(dict)
 
 
-class InMemoryMailbox:
+class InMemoryMailbox(InMemoryGroups):
     """Users, contacts, inboxes and history in dicts and sorted lists.
 
     One lock makes every call atomic, which gives the contract's ordering for free:
     msgids are handed out under the lock, in the order messages become visible.
+    The groups and conversations are ``InMemoryGroups``'s, over the same state.
     """
 
     def __init__(self) -> None:
@@ -47,6 +49,7 @@ class InMemoryMailbox:
         self._conversations: dict[tuple[str, str], list[int]] = {}
         self._sent: dict[tuple[str, str], int] = {}
         self._pulled: dict[str, int] = {}  # uid -> the "pulled through" mark
+        self._init_groups()
 
     def record_login(self, uid: str, client_type: str, at_ms: int) -> None:
         self._check()
@@ -87,6 +90,7 @@ class InMemoryMailbox:
             self._conversations.setdefault(_pair(sender, recipient), []).append(msgid)
             if client_msg_id is not None:
                 self._sent[sender, client_msg_id] = msgid
+            self._note_private(sender, recipient)
             return message, True
 
     def pull(self, uid: str, ack: int | None, limit: int) -> Inbox:

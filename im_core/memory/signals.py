@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from im_core.ports import (
     INBOX_HINT_TTL_MS,
@@ -64,6 +65,12 @@ class InMemoryInboxSignals:
         if self.down:
             raise SignalsUnavailable("the in-memory signals are switched off")
         self.deliver(uid)
+
+    def ring_many(self, uids: Iterable[str]) -> None:
+        if self.down:
+            raise SignalsUnavailable("the in-memory signals are switched off")
+        for uid in uids:
+            self.deliver(uid)
 
     def deliver(self, uid: str) -> None:
         """Take a ring for ``uid``: the hint's version moves on, then waiters wake."""

@@ -6,6 +6,14 @@ Each module holds one port, its contract (in the docstring) and its errors.
 from im_core.ports.auth import AuthError, AuthUnavailable, GameAuth, InvalidCredentials
 from im_core.ports.clock import Clock
 from im_core.ports.events import EventSink, NoEvents
+from im_core.ports.groups import (
+    GroupFull,
+    GroupMailbox,
+    GroupSend,
+    NotAllowed,
+    NotAMember,
+    UnknownGroup,
+)
 from im_core.ports.limits import RateLimiter, RateLimiterUnavailable
 from im_core.ports.mailbox import (
     Blocked,
@@ -55,6 +63,9 @@ __all__ = [
     "Clock",
     "EventSink",
     "GameAuth",
+    "GroupFull",
+    "GroupMailbox",
+    "GroupSend",
     "InboxHint",
     "InboxSignals",
     "InvalidCredentials",
@@ -68,6 +79,8 @@ __all__ = [
     "MuteStore",
     "MuteStoreUnavailable",
     "NoEvents",
+    "NotAMember",
+    "NotAllowed",
     "RateLimiter",
     "RateLimiterUnavailable",
     "SessionEnded",
@@ -77,6 +90,7 @@ __all__ = [
     "SignalsUnavailable",
     "TooManyBlocks",
     "TooManyContacts",
+    "UnknownGroup",
     "UnknownUser",
     "Verdict",
     "Waiter",

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from im_core.errors import StorageUnavailable
 from im_core.models import Inbox, Message
+from im_core.ports.groups import GroupMailbox
 
 __all__ = [
     "Blocked",
@@ -78,8 +79,8 @@ class TooManyBlocks(ListFull):
     what = "block"
 
 
-class MailboxRepository(Protocol):
-    """Stores users, contacts, inboxes and history durably.
+class MailboxRepository(GroupMailbox, Protocol):
+    """Stores users, contacts, inboxes and history durably (and groups: ``GroupMailbox``).
 
     Contract:
         - ``record_login(uid, client_type, at_ms)`` remembers that ``uid`` logged in
@@ -96,6 +97,8 @@ class MailboxRepository(Protocol):
           returns it.
           msgids are unique, and for each recipient a message never becomes visible
           in the inbox after one with a higher msgid: a cumulative ack is safe.
+          The send also moves the pair's conversation on (``conversations``): its
+          sequence, its last message, and the sender's read position.
         - The mailbox keeps, per user, a "pulled through" mark: the highest msgid a
           pull has returned to that user (0 if none). It never goes down.
         - ``pull(uid, ack, limit)`` first deletes the inbox messages with

@@ -14,6 +14,7 @@ never a message, because every waiter and every stale hint ends in a read of the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 import attrs
@@ -81,6 +82,8 @@ class InboxSignals(Protocol):
           woken soon after, and every node's hint for ``uid`` stops being "known
           empty". Raises ``SignalsUnavailable`` if the ring could not be sent; the
           caller treats that as best effort (see the module docstring).
+        - ``ring_many(uids)`` is ``ring`` for each uid (a group send rings every
+          member), sent in as few round trips as the bus allows.
         - ``hint(uid, now_ms)`` returns this node's ``InboxHint`` for ``uid``. It is
           cheap (no round trip): an idle player's heartbeat calls it instead of the
           database.
@@ -98,6 +101,8 @@ class InboxSignals(Protocol):
     """
 
     def ring(self, uid: str) -> None: ...
+
+    def ring_many(self, uids: Iterable[str]) -> None: ...
 
     def hint(self, uid: str, now_ms: int) -> InboxHint: ...
 

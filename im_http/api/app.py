@@ -16,6 +16,16 @@ from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse
 from im_http.api.demo_ui import DemoUi
 from im_http.api.errors import install_error_handling
 from im_http.api.framing import RefuseAmbiguousLength
+from im_http.api.groups import (
+    ConversationRead,
+    Conversations,
+    GroupMember,
+    GroupMemberRole,
+    GroupMembers,
+    GroupMessages,
+    GroupResource,
+    Groups,
+)
 from im_http.api.media import install_orjson
 from im_http.api.openapi import openapi_document
 from im_http.api.resources import (
@@ -52,6 +62,14 @@ ROUTES: dict[str, type] = {
     "/v1/contacts/{uid}": Contact,
     "/v1/blocks": Blocks,
     "/v1/blocks/{uid}": Block,
+    "/v1/groups": Groups,
+    "/v1/groups/{gid}": GroupResource,
+    "/v1/groups/{gid}/members": GroupMembers,
+    "/v1/groups/{gid}/members/{uid}": GroupMember,
+    "/v1/groups/{gid}/members/{uid}/role": GroupMemberRole,
+    "/v1/groups/{gid}/messages": GroupMessages,
+    "/v1/conversations": Conversations,
+    "/v1/conversations/{conversation}/read": ConversationRead,
     "/v1/logout": Logout,
     "/healthz": Health,
     "/readyz": Ready,

@@ -31,11 +31,13 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """The API's JSON form of a message."""
+    """The API's JSON form of a message: ``to`` names the recipient of a private
+    message, ``group`` the group of a group message; the other is ``null``."""
     return {
         "msgid": message.msgid,
         "from": message.sender,
         "to": message.recipient,
+        "group": message.group,
         "body": message.body,
         "sent_at": message.sent_at,
         "client_msg_id": message.client_msg_id,

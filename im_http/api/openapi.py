@@ -17,6 +17,7 @@ from im_core.models import (
     PULL_LIMIT_MAX,
 )
 from im_core.service import PRESENCE_MAX_UIDS
+from im_http.api import openapi_groups as groups
 from im_http.api.openapi_server import error_schema, server_paths, server_schemas
 
 __all__ = ["openapi_document"]
@@ -108,6 +109,7 @@ _LINKS = {
     "Unblock": {"operationId": "unblock",
                 "parameters": {**_AS_LOGGED_IN, "uid": "$response.body#/uid"}},
     "Logout": {"operationId": "logout", "parameters": _AS_LOGGED_IN},
+    **groups.group_links(_AS_LOGGED_IN),
 }
 
 
@@ -120,21 +122,8 @@ def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Uid": UID,
         "Error": error_schema(),
-        "Message": {
-            "type": "object",
-            "required": ["msgid", "from", "to", "body", "sent_at", "client_msg_id"],
-            "additionalProperties": False,
-            "properties": {
-                "msgid": MSGID,
-                "from": UID,
-                "to": UID,
-                "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
-                "sent_at": {"type": "integer", "description": "ms since the epoch, UTC"},
-                "client_msg_id": {"type": ["string", "null"], "maxLength": 64},
-            },
-        },
-        "Messages": {"type": "array", "items": _ref("Message")},
         **server_schemas(),
+        **groups.group_schemas(),
     }
     paths: dict[str, Any] = {
         "/v1/login": {"post": {
@@ -203,7 +192,8 @@ def openapi_document() -> dict[str, Any]:
                 "required": ["to", "body"],
                 "properties": {
                     "to": UID,
-                    "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS},
+                    "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX_CHARS,
+                             "pattern": "^[^\u0000]*$"},
                     "client_msg_id": {"oneOf": [
                         {"type": "string", "pattern": r"^[\x20-\x7e]{1,64}$"},
                         {"type": "null"},
@@ -341,6 +331,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"204": {"description": "Unblocked."}, **_errors(*_AUTHED, 404)},
             },
         },
+        **groups.group_paths(),
         "/v1/logout": {"post": {
             "operationId": "logout",
             "summary": "End the session; its token is refused afterwards.",

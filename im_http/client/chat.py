@@ -6,10 +6,13 @@ screen; a listener long-polls with ``Client.messages``; a refresher reads the
 contacts (with their online dots) every couple of seconds. The two background
 threads only put events on a queue, so that nothing but the loop touches curses.
 
-Keys: type and Enter to send; Tab / Up / Down pick the peer among the contacts;
-PgUp / PgDn scroll the conversation, loading older history as needed; ``/to UID``
-opens a conversation (adding UID to the contacts), ``/add UID``, ``/del UID``,
-``/quit`` (or Ctrl-C).
+Keys: type and Enter to send; Tab / Up / Down pick the conversation among the
+contacts and the groups; PgUp / PgDn scroll the conversation, loading older history
+as needed; ``/to UID`` opens a conversation (adding UID to the contacts), ``/to
+#GID`` opens a group's, ``/group NAME`` makes a group (its id is shown), ``/invite
+UID`` adds a player to the open group, ``/leave`` leaves it, ``/add UID``, ``/del
+UID``, ``/quit`` (or Ctrl-C). A conversation key is a uid or ``#`` and a group id
+(no uid has a ``#``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ __all__ = ["ChatApp", "run"]
 
 _CONTACTS_EVERY = 2.0  # seconds between two contact (and presence) refreshes
 _LEFT = 24  # width of the contacts pane
-_HELP = "Tab/Up/Down: peer  PgUp/PgDn: scroll  /to UID  /add UID  /del UID  /quit"
+_HELP = ("Tab/Up/Down: switch  PgUp/PgDn: scroll  /to UID|#GID  /group NAME  /invite UID  "
+         "/leave  /add UID  /del UID  /quit")
 
 _Event = tuple[str, object]
 
@@ -52,6 +56,7 @@ class ChatApp:
         self.server = server
         self.peer = peer
         self.contacts: list[Contact] = []
+        self.groups: dict[str, str] = {}  # "#" + gid -> the group's name
         self.messages: dict[str, dict[int, Message]] = {}
         self.pages: dict[str, Iterator[HistoryPage] | None] = {}
         self.unread: dict[str, int] = {}
@@ -86,6 +91,9 @@ class ChatApp:
         while not self.stop.is_set():
             try:
                 self.events.put(("contacts", self.client.contacts()))
+                self.events.put(("groups", {f"#{c.group}": c.name or c.group
+                                            for c in self.client.conversations(500)
+                                            if c.group}))
             except ClientError as error:
                 if self.stop.is_set():
                     return
@@ -99,7 +107,9 @@ class ChatApp:
         self.peer, self.scroll = peer, 0
         self.unread.pop(peer, None)
         if peer not in self.pages:
-            self.pages[peer] = self.client.history_pages(peer, page_size=50)
+            self.pages[peer] = (
+                self.client.group_history_pages(peer[1:], page_size=50)
+                if peer.startswith("#") else self.client.history_pages(peer, page_size=50))
             self._older(peer)
 
     def _older(self, peer: str) -> bool:
@@ -117,11 +127,16 @@ class ChatApp:
 
     def _receive(self, message: Message) -> None:
         me = self.client.uid
-        peer = message.recipient if message.sender == me else message.sender
+        if message.group is not None:
+            peer = f"#{message.group}"
+        else:
+            peer = (message.recipient or "") if message.sender == me else message.sender
         self.messages.setdefault(peer, {})[message.msgid] = message
         if peer != self.peer:
             self.unread[peer] = self.unread.get(peer, 0) + 1
-        if all(c.uid != peer for c in self.contacts):
+        if peer.startswith("#"):
+            self.groups.setdefault(peer, message.group or peer)
+        elif all(c.uid != peer for c in self.contacts):
             self.contacts.append(Contact(peer, True))
             self._safely(lambda: self.client.add_contact(peer))
 
@@ -140,7 +155,24 @@ class ChatApp:
         uid = rest.strip()
         if word == "/quit":
             return False
-        if word in ("/to", "/add") and uid:
+        if word == "/to" and uid.startswith("#"):
+            self.groups.setdefault(uid, uid[1:])
+            self._safely(lambda: self._open(uid))
+        elif word == "/group" and uid:
+            made: list[str] = []
+            if self._safely(lambda: made.append(self.client.create_group(uid).id)):
+                self.groups[f"#{made[0]}"] = uid
+                self._safely(lambda: self._open(f"#{made[0]}"))
+                self.status = f"group {uid} made: #{made[0]}; /invite UID to add players"
+        elif word in ("/invite", "/leave") and (self.peer or "").startswith("#"):
+            gid = (self.peer or "")[1:]
+            if word == "/leave" and self._safely(lambda: self.client.leave_group(gid)):
+                self.groups.pop(f"#{gid}", None)
+                self.peer, self.status = None, f"you left #{gid}"
+            elif word == "/invite" and uid and self._safely(
+                    lambda: self.client.add_members(gid, uid)):
+                self.status = f"{uid} is in #{gid}"
+        elif word in ("/to", "/add") and uid:
             if self._safely(lambda: self.client.add_contact(uid)):
                 if all(c.uid != uid for c in self.contacts):
                     self.contacts.append(Contact(uid, False))
@@ -157,12 +189,15 @@ class ChatApp:
             self.status = "pick a peer first: /to UID"
         else:
             peer = self.peer
-            if self._safely(lambda: self._receive(self.client.send(peer, line))):
+            send: Callable[[], Message] = (
+                (lambda: self.client.send_to_group(peer[1:], line)) if peer.startswith("#")
+                else (lambda: self.client.send(peer, line)))
+            if self._safely(lambda: self._receive(send())):
                 self.scroll = 0
         return True
 
     def _cycle(self, step: int) -> None:
-        uids = [c.uid for c in self.contacts]
+        uids = [c.uid for c in self.contacts] + list(self.groups)
         if not uids:
             return
         at = uids.index(self.peer) if self.peer in uids else -step
@@ -190,11 +225,19 @@ class ChatApp:
             unread = f" ({self.unread[contact.uid]})" if self.unread.get(contact.uid) else ""
             style = curses.A_REVERSE if contact.uid == self.peer else curses.A_NORMAL
             put(row, 0, f" {dot} {contact.uid}{unread}"[: _LEFT - 1], style)
+        for row, key in enumerate(list(self.groups)[: max(0, height - 3 - len(self.contacts))],
+                                  start=1 + len(self.contacts)):
+            unread = f" ({self.unread[key]})" if self.unread.get(key) else ""
+            style = curses.A_REVERSE if key == self.peer else curses.A_NORMAL
+            put(row, 0, f" # {self.groups[key]}{unread}"[: _LEFT - 1], style)
         for row in range(height - 1):
             put(row, _LEFT - 1, "|")
         right = width - _LEFT
         title = f"{self.client.uid} @ {self.server}"
-        title += f"  chatting with {self.peer}" if self.peer else "  (/to UID to start)"
+        if self.peer and self.peer.startswith("#"):
+            title += f"  in group {self.groups.get(self.peer, self.peer)} ({self.peer})"
+        else:
+            title += f"  chatting with {self.peer}" if self.peer else "  (/to UID to start)"
         put(0, _LEFT, title[:right], curses.A_BOLD)
         area = height - 3
         lines = self._lines(max(10, right - 1))
@@ -252,6 +295,10 @@ class ChatApp:
                 kind, value = self.events.get_nowait()
                 if kind == "message" and isinstance(value, Message):
                     self._receive(value)
+                elif kind == "groups" and isinstance(value, dict):
+                    # The server's names win; the open group stays (just made, say).
+                    self.groups = {**({self.peer: self.groups[self.peer]}
+                                      if self.peer in self.groups else {}), **value}
                 elif kind == "contacts" and isinstance(value, list):
                     known = {c.uid for c in value}
                     self.contacts = value + [c for c in self.contacts if c.uid not in known]

@@ -35,6 +35,8 @@ from urllib.parse import quote, urlencode
 import urllib3
 import urllib3.exceptions
 
+from im_http.client.groups import Conversation, Group, GroupMember, GroupsClient
+
 __all__ = [
     "ApiError",
     "Blocked",
@@ -43,6 +45,9 @@ __all__ = [
     "ConnectionFailed",
     "Contact",
     "ContentRejected",
+    "Conversation",
+    "Group",
+    "GroupMember",
     "HistoryPage",
     "Inbox",
     "LoginInfo",
@@ -180,20 +185,24 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 @dataclass(frozen=True)
 class Message:
-    """A stored message, as the API returns it (``from``/``to`` renamed)."""
+    """A stored message, as the API returns it (``from``/``to`` renamed): a private
+    one has a ``recipient``, a group one a ``group`` (and no recipient)."""
 
     msgid: int
     sender: str
-    recipient: str
+    recipient: str | None
     body: str
     sent_at: int
     client_msg_id: str | None
+    group: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Message:
+        to, group = data.get("to"), data.get("group")
         return cls(msgid=int(data["msgid"]), sender=str(data["from"]),
-                   recipient=str(data["to"]), body=str(data["body"]),
-                   sent_at=int(data["sent_at"]), client_msg_id=data.get("client_msg_id"))
+                   recipient=None if to is None else str(to), body=str(data["body"]),
+                   sent_at=int(data["sent_at"]), client_msg_id=data.get("client_msg_id"),
+                   group=None if group is None else str(group))
 
 
 @dataclass(frozen=True)
@@ -246,7 +255,7 @@ class Contact:
 _RETRIED_STATUSES = (429, 503)
 
 
-class Client:
+class Client(GroupsClient):
     """A session with one im-server, for one player.
 
     Args:

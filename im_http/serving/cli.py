@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--game-token", help="the game token to log in with (default: minted "
                       "with the configured or dev secret, as `token` does)")
     chat.add_argument("--peer", help="open the conversation with this player at once")
+    chat.add_argument("--group", help="open this group's conversation at once (its id)")
     chat.add_argument("--client-type", default="pc", help="the device type told the server")
     commands.add_parser("demo", help="start a throwaway server and narrate two players' chat")
     return parser
@@ -246,7 +247,8 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
 
     client = Client(args.server, credentials=credentials)
     return chat.run(client, uid=args.uid, game_token=credentials(), server=args.server,
-                    peer=args.peer, client_type=args.client_type)
+                    peer=f"#{args.group}" if args.group else args.peer,
+                    client_type=args.client_type)
 
 
 def _one_line(error: BaseException) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from im_core.errors import ConfigurationError
-from im_core.limits import Limits, PresenceScope, RateLimit
+from im_core.limits import GROUP_MEMBERS_CAP, Limits, PresenceScope, RateLimit
 from im_core.models import check_max_wait, default_max_wait_ms
 from im_core.ports import LOGIN_POLICIES, LoginPolicy
 from im_http.api.client_address import DEFAULT_TRUSTED_PROXIES, IpNetwork, parse_networks
@@ -74,6 +74,7 @@ _VARIABLES = {
     "rate_logins_per_address": "IM_RATE_LOGINS_PER_ADDRESS",
     "max_contacts": "IM_MAX_CONTACTS",
     "max_blocks": "IM_MAX_BLOCKS",
+    "group_max_members": "IM_GROUP_MAX_MEMBERS",
     "presence_scope": "IM_PRESENCE_SCOPE",
     "trusted_proxies": "IM_TRUSTED_PROXIES",
     "demo_ui": "IM_DEMO_UI",
@@ -164,6 +165,7 @@ class Settings:
     rate_logins_per_address: RateLimit | None = _DEFAULT_LIMITS.logins_per_address
     max_contacts: int = _DEFAULT_LIMITS.max_contacts
     max_blocks: int = _DEFAULT_LIMITS.max_blocks
+    group_max_members: int = _DEFAULT_LIMITS.max_group_members
     presence_scope: PresenceScope = "all"
     trusted_proxies: tuple[IpNetwork, ...] = parse_networks(DEFAULT_TRUSTED_PROXIES)
     max_sessions_per_uid: int = 8
@@ -253,6 +255,8 @@ class Settings:
             max_contacts=integer(src, "IM_MAX_CONTACTS", d.max_contacts, low=1,
                                   high=100_000),
             max_blocks=integer(src, "IM_MAX_BLOCKS", d.max_blocks, low=1, high=100_000),
+            group_max_members=integer(src, "IM_GROUP_MAX_MEMBERS", d.group_max_members,
+                                      low=2, high=GROUP_MEMBERS_CAP),
             presence_scope="contacts" if choice(
                 src, "IM_PRESENCE_SCOPE", d.presence_scope, ("all", "contacts")
             ) == "contacts" else "all",
@@ -296,7 +300,8 @@ class Settings:
         """The rate limits and list bounds, for the ``ChatService``."""
         return Limits(sends=self.rate_sends, logins=self.rate_logins,
                       logins_per_address=self.rate_logins_per_address,
-                      max_contacts=self.max_contacts, max_blocks=self.max_blocks)
+                      max_contacts=self.max_contacts, max_blocks=self.max_blocks,
+                      max_group_members=self.group_max_members)
 
     @property
     def max_wait_ms(self) -> int:

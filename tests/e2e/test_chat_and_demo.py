@@ -109,6 +109,39 @@ def test_two_chat_clients_in_tmux_talk_through_a_real_server(tmux: Tmux) -> None
         tmux.kill()  # before the server stops: it would wait for alice's connections
 
 
+def test_chat_switches_between_a_peer_and_a_group_in_tmux(tmux: Tmux) -> None:
+    with LocalServer() as server:
+        env = {"LANG": "C.UTF-8", "TERM": "xterm-256color",
+               "IM_GAME_AUTH_JWT_SECRET": server.secret}
+        for uid in ("bob", "carol"):
+            with Client(server.url) as once:
+                once.login(uid, server.game_token(uid))
+        with Client(server.url) as alice:
+            alice.login("alice", server.game_token("alice"))
+            gid = alice.create_group("Guild", ["bob", "carol"]).id
+        tmux.start("alice", [*SERVER, "chat", "--as", "alice", "--server", server.url,
+                             "--group", gid], env)
+        tmux.start("bob", [*SERVER, "chat", "--as", "bob", "--server", server.url,
+                           "--peer", "carol"], env)
+        tmux.wait_for("alice", lambda s: "in group Guild" in s)
+        tmux.wait_for("bob", lambda s: "chatting with carol" in s)
+        tmux.keys("alice", "raid at 9?", "Enter")
+        tmux.wait_for("bob", lambda s: "# Guild (1)" in s)  # live, as one unread
+        tmux.keys("bob", f"/to #{gid}", "Enter")
+        tmux.wait_for("bob", lambda s: "alice: raid at 9?" in s)
+        tmux.keys("bob", "in!", "Enter")
+        tmux.wait_for("alice", lambda s: "bob: in!" in s)
+        tmux.keys("bob", "/to carol", "Enter")  # and back to a private conversation
+        tmux.keys("bob", "see you at the raid", "Enter")
+        with Client(server.url) as carol:
+            carol.login("carol", server.game_token("carol"))
+            got = [m for m in carol.heartbeat().messages]
+        assert [(m.sender, m.group, m.body) for m in got] == [
+            ("alice", gid, "raid at 9?"), ("bob", gid, "in!"),
+            ("bob", None, "see you at the raid")]
+        tmux.kill()
+
+
 def test_the_demo_tells_its_story_and_exits_by_itself() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
     started = time.monotonic()

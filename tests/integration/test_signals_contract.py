@@ -76,6 +76,25 @@ def test_a_ring_wakes_a_waiter_for_that_player_on_the_other_node(pair: Pair, uid
         waiter.close()
 
 
+def test_one_ring_many_wakes_every_players_waiter_on_the_other_node(pair: Pair) -> None:
+    here, there = pair
+    uids = [f"gina.{next(_fresh)}" for _ in range(300)]  # over every channel, many each
+    there_waiters = [there.listen(u) for u in uids]
+    here_waiters = [here.listen(u) for u in uids[:3]]
+    bystander = there.listen(f"hal.{next(_fresh)}")
+    try:
+        for u in uids:
+            there.mark_empty(u, there.hint(u, NOW).version, NOW)
+        here.ring_many(uids)
+        assert all(w.wait(ARRIVES) for w in there_waiters + here_waiters)
+        assert not any(there.hint(u, NOW).known_empty for u in uids)
+        assert bystander.wait(QUIET) is False
+        here.ring_many([])  # nothing to ring: no error
+    finally:
+        for w in [*there_waiters, *here_waiters, bystander]:
+            w.close()
+
+
 def test_a_ring_for_another_player_does_not_wake_a_waiter(pair: Pair, uid: str) -> None:
     here, there = pair
     waiter = there.listen(uid)
@@ -204,6 +223,8 @@ def test_ping_and_ring_say_unavailable_while_the_bus_is_down(broken: InboxSignal
         broken.ping()
     with pytest.raises(SignalsUnavailable):
         broken.ring(uid)
+    with pytest.raises(SignalsUnavailable):
+        broken.ring_many([uid, f"{uid}-2"])
 
 
 def test_after_close_every_wait_returns_at_once(pair: Pair, uid: str) -> None:

@@ -162,3 +162,58 @@ def test_racing_adds_to_one_contact_list_never_pass_its_bound(mailbox: SqlMailbo
         added = list(pool.map(add, uids))
     assert sum(added) == 5
     assert len(mailbox.contacts("owner")) == 5
+
+
+def test_group_and_private_sends_racing_into_members_inboxes_arrive_once_in_order(
+    mailbox: SqlMailbox,
+) -> None:
+    # Group sends lock every member, private sends lock both users, in both directions
+    # between members: no deadlock is left unresolved, and each member's cumulative
+    # ack, taken as it reads, never deletes a message it was not given.
+    members = [f"m{i}" for i in range(6)]
+    for uid in members:
+        mailbox.record_login(uid, "pc", 1)
+    mailbox.create_group("guild", "Guild", members[0], members[1:], 500, 1)
+    all_sent = threading.Event()
+    received: dict[str, list[Message]] = {uid: [] for uid in members}
+
+    def send_all(index: int) -> list[Message]:
+        me = members[index]
+        sent = []
+        for k in range(20):
+            if k % 2:
+                message, created, _ = mailbox.send_to_group(me, "guild", f"{me}/{k}", None, k)
+            else:
+                other = members[(index + 1 + k) % len(members)]
+                message, created = mailbox.send(me, other, f"{me}/{k}", None, k)
+            assert created
+            sent.append(message)
+        return sent
+
+    def read_until_drained(uid: str) -> None:
+        ack: int | None = None
+        while True:
+            last_round = all_sent.is_set()
+            inbox = mailbox.pull(uid, ack, 5)
+            for message in inbox.messages:
+                assert not received[uid] or message.msgid > received[uid][-1].msgid
+                received[uid].append(message)
+            if inbox.messages:
+                ack = inbox.messages[-1].msgid
+            elif last_round:
+                return
+
+    with ThreadPoolExecutor(2 * len(members)) as pool:
+        readers = [pool.submit(read_until_drained, uid) for uid in members]
+        sending = [pool.submit(send_all, i) for i in range(len(members))]
+        sent = [message for future in sending for message in future.result()]
+        all_sent.set()
+        for reader in readers:
+            reader.result(timeout=120)
+
+    for uid in members:
+        expected = {m for m in sent if m.recipient == uid
+                    or (m.group == "guild" and m.sender != uid)}
+        assert [m.msgid for m in received[uid]] == sorted(m.msgid for m in expected), uid
+    listed, _ = mailbox.conversations(members[0], 10)
+    assert {c.id for c in listed} >= {"group:guild"}

@@ -181,3 +181,19 @@ def test_the_idle_population_simulation_counts_fewer_heartbeats_than_a_fixed_int
     chatting = simulate(50, 0.5, 1, 5)
     assert idle["adaptive"] < chatting["adaptive"] < chatting["fixed"]
     assert chatting["messages"] > 0 and chatting["worst_wait_ms"] <= 5_000
+
+
+def test_the_guild_run_counts_a_message_a_member_never_got_as_lost() -> None:
+    from bench.guild import GuildRun
+
+    run = GuildRun(members=3)
+    run.sent_at = {0: 1.0, 1: 2.0}
+    run.got = {"a": {0, 1}, "b": {0}}
+    run.delivery = [0.010, 0.020, 0.030]
+    run.sends = [0.004, 0.006]
+    run.duplicates = 1
+    summary = run.summary()
+    assert (summary["messages"], summary["deliveries"], summary["lost"],
+            summary["duplicates"]) == (2, 3, 1, 1)
+    assert summary["delivery"]["p99"] == 30.0
+    assert summary["send"]["max"] == 6.0

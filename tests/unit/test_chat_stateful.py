@@ -7,6 +7,9 @@ beyond what it was given, the largest msgid there is. After every step the syste
 compared with a model simple enough to be obviously right: no message leaves an inbox
 before a pull returned it, none comes back after its ack, each inbox is in msgid
 order, history holds every message exactly once, and dead sessions are refused.
+Groups join in: making groups, adding and removing members, role changes and
+dissolving, interleaved with group sends and acks; the model's inboxes then say that
+no member loses a message sent while it was a member and no non-member gets one.
 
 The machine runs on the in-memory ports here, and on SQLite and on Redis +
 PostgreSQL (with fewer examples) in ``tests/integration/test_chat_stateful_stores.py``.
@@ -21,7 +24,6 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    Bundle,
     RuleBasedStateMachine,
     consumes,
     invariant,
@@ -47,6 +49,7 @@ from im_core import (
 )
 from im_core.models import MSGID_MAX
 from tests.strategies import bodies, client_types
+from tests.unit.stateful_groups import SESSIONS, GroupRules
 
 NAMES = ["alice", "bob", "carol", "Dave"]
 TTL = 10_000
@@ -58,7 +61,7 @@ ACKS = st.sampled_from(["none", "last", "own", "below", "beyond", "max", "zero"]
 )
 
 
-class ChatMachine(RuleBasedStateMachine):
+class ChatMachine(GroupRules, RuleBasedStateMachine):
     """Drives ``ChatService`` and checks it against the model after every step.
 
     Subclasses pick the ports (``make_ports``) and how to read an inbox without
@@ -66,7 +69,7 @@ class ChatMachine(RuleBasedStateMachine):
     database.
     """
 
-    sessions = Bundle("sessions")
+    sessions = SESSIONS
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,9 +82,11 @@ class ChatMachine(RuleBasedStateMachine):
         # The model has no rate limits (their own tests are in test_abuse_limits).
         # No rate limits and no session cap here: each has tests of its own, and the
         # cap's choice among sessions with the same last-call time is unspecified.
+        gids = (f"g{run}-{n}" for n in itertools.count())
         self.service = ChatService(store, mailbox, self.auth, self.clock, session_ttl_ms=TTL,
                                    limits=Limits(sends=None, logins=None),
-                                   max_sessions_per_uid=1_000)
+                                   max_sessions_per_uid=1_000,
+                                   new_group_id=lambda: next(gids))
         # The model.
         self.known: set[str] = set()
         self.expires: dict[str, int] = {}  # wire token -> expiry; absent = dead
@@ -91,6 +96,10 @@ class ChatMachine(RuleBasedStateMachine):
         self.history: list[Message] = []
         self.by_key: dict[tuple[str, str], Message] = {}
         self.last_pulled: dict[str, int | None] = {}
+        self.gids: list[str] = []
+        self.members: dict[str, dict[str, str] | None] = {}  # gid -> uid -> role; None: gone
+        self.group_history: dict[str, list[Message]] = {}
+        self.delivered: dict[str, set[int]] = {uid: set() for uid in self.uids.values()}
 
     def make_ports(self) -> tuple[SessionStore, MailboxRepository]:
         return InMemorySessionStore(), InMemoryMailbox()
@@ -190,6 +199,7 @@ class ChatMachine(RuleBasedStateMachine):
         assert all(message.msgid > m.msgid for m in self.history)
         self.history.append(message)
         self.inbox[to].append(message)
+        self.delivered[to].add(message.msgid)
         if key:
             self.by_key[session.uid, key] = message
 
@@ -240,8 +250,7 @@ class ChatMachine(RuleBasedStateMachine):
     @invariant()
     def every_message_never_returned_by_a_pull_is_still_waiting(self) -> None:
         for uid in self.uids.values():
-            unseen = {m.msgid for m in self.history
-                      if m.recipient == uid and m.msgid not in self.returned[uid]}
+            unseen = self.delivered[uid] - self.returned[uid]
             assert unseen <= set(self.waiting(uid))
 
     @invariant()

@@ -99,3 +99,44 @@ def test_activity_forgets_the_least_recently_active_beyond_its_capacity() -> Non
     assert len(activity) == 2
     assert not activity.active("a", 3, 10)
     assert activity.active("c", 3, 10) and not activity.active("c", 20, 10)
+
+
+def test_a_muted_player_cannot_send_to_a_group_and_a_group_mute_holds_only_there() -> None:
+    chat, auth = service()
+    alice, bob = (chat.login(uid, auth.grant(uid), "pc") for uid in ("alice", "bob"))
+    guild = chat.create_group(alice, "guild", ["bob"])
+    other = chat.create_group(alice, "raid", ["bob"])
+    chat.mute("alice", f"group:{guild.gid}", reason="spam")
+    with pytest.raises(Muted):
+        chat.send_to_group(alice, guild.gid, "buy gold", "m-1")
+    assert chat.heartbeat(bob).messages == ()
+    chat.send_to_group(alice, other.gid, "raid at 8", "m-2")
+    chat.send(alice, "bob", "hi", "m-3")
+    assert [m.body for m in chat.heartbeat(bob).messages] == ["raid at 8", "hi"]
+    chat.mute("alice")
+    with pytest.raises(Muted):
+        chat.send_to_group(alice, other.gid, "again", "m-4")
+
+
+def test_a_group_send_stored_before_a_mute_is_answered_when_retried() -> None:
+    chat, auth = service()
+    alice = chat.login("alice", auth.grant("alice"), "pc")
+    chat.login("bob", auth.grant("bob"), "pc")
+    guild = chat.create_group(alice, "guild", ["bob"])
+    first, created = chat.send_to_group(alice, guild.gid, "gg", "m-1")
+    chat.mute("alice")
+    again, created_again = chat.send_to_group(alice, guild.gid, "gg", "m-1")
+    assert (created, created_again, again.msgid) == (True, False, first.msgid)
+
+
+def test_the_message_filter_judges_group_messages_too() -> None:
+    from im_core import WordListFilter
+
+    auth = InMemoryGameAuth()
+    chat = ChatService(InMemorySessionStore(), InMemoryMailbox(), auth, ManualClock(),
+                       message_filter=WordListFilter.of(["gold"]))
+    alice, bob = (chat.login(uid, auth.grant(uid), "pc") for uid in ("alice", "bob"))
+    guild = chat.create_group(alice, "guild", ["bob"])
+    message, _ = chat.send_to_group(alice, guild.gid, "buy G O L D now")
+    assert "gold" not in message.body.lower() and message.body.startswith("buy ")
+    assert [m.body for m in chat.heartbeat(bob).messages] == [message.body]

@@ -8,7 +8,8 @@ is reached authenticated, as the player ``fuzz``.
 
 Every other generated uid that is valid is replaced by ``fuzz-peer``, a player who exists, so the
 fuzzing reaches the use cases behind ``404 unknown_user`` too: sends, history pages,
-contacts. Invalid uids are left alone, so negative cases stay negative.
+contacts. A group's lists of players (``members``, ``uids``) get ``fuzz-peer`` for every
+valid uid. Invalid uids are left alone, so negative cases stay negative.
 """
 
 from __future__ import annotations
@@ -71,4 +72,17 @@ def map_case(context: Any, case: Any) -> Any:
         case.query["peer"] = _existing(case.query["peer"])
     if isinstance(case.body, dict) and "to" in case.body:
         case.body["to"] = _existing(case.body["to"])
+    for field in ("uids", "members"):  # a group's players: every valid one exists
+        if isinstance(case.body, dict) and isinstance(case.body.get(field), list):
+            case.body[field] = [_known(uid) for uid in case.body[field]]
     return case
+
+
+def _known(value: Any) -> Any:
+    global _peer_exists
+    if isinstance(value, str) and VALID_UID.fullmatch(value):
+        if not _peer_exists:
+            _login(PEER)
+            _peer_exists = True
+        return PEER
+    return value

@@ -5,7 +5,7 @@ history rows in small ordered batches instead of scanning the tables. Spelled ou
 here rather than imported from ``tables.py``, like 0001.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
